@@ -1,0 +1,8 @@
+"""Learner-response data: the validated `Responses` table, readers, splits and the simulator."""
+
+from metatutor.data.folders import DatasetFolder
+from metatutor.data.readers import FORMATS, read_responses
+from metatutor.data.responses import Responses
+from metatutor.data.splits import Split, kfold_splits
+
+__all__ = ["FORMATS", "DatasetFolder", "Responses", "Split", "kfold_splits", "read_responses"]
