@@ -1,0 +1,205 @@
+"""The `metatutor` command line: a thin layer over the library; the only place that prints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from metatutor.errors import MetatutorError
+
+app = typer.Typer(help="metatutor: an adaptive learning engine that meta-learns how each learner learns.",
+                  no_args_is_help=True, add_completion=False)
+data_app = typer.Typer(help="Inspect learner-response data.", no_args_is_help=True)
+bench_app = typer.Typer(help="Reproducible benchmarks (results as a table, Markdown and JSON).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(bench_app, name="benchmark")
+console = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(func: F) -> F:
+    """Turn metatutor's named errors into exit code 2 and one paragraph, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except MetatutorError as exc:
+            err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _parse_columns(text: str | None) -> dict[str, str] | None:
+    if not text:
+        return None
+    from metatutor.errors import ConfigError
+
+    out = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise ConfigError(f"--columns takes field=column pairs separated by commas, not {part!r}")
+        key, value = part.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _ints(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    from metatutor.errors import ConfigError
+
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--folds takes numbers separated by commas, not {text!r}") from None
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@data_app.command("check")
+@friendly
+def data_check(
+    path: Annotated[Path, typer.Argument(help="A response file or a dataset folder.")],
+    format: Annotated[str | None, typer.Option(help="long, lines3, lines4 or pykt (detected when omitted).")] = None,
+    columns: Annotated[str | None, typer.Option(help="Column mapping, e.g. learner=stu,item=q,correct=ok.")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Text encoding (UTF-8 when omitted).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Read PATH and print what it holds: learners, items, skills, responses, multi-skill items,
+    duplicates and the distribution of sequence lengths."""
+    from metatutor.data.folders import DatasetFolder
+    from metatutor.data.readers import read_responses
+    from metatutor.data.summary import describe
+
+    cols = _parse_columns(columns)
+    reports: dict[str, dict[str, Any]] = {}
+    if path.is_dir():
+        folder = DatasetFolder(path)
+        for stem, group in folder.groups.items():
+            responses = folder.all_responses(stem=stem, format=format, columns=cols)
+            info = describe(responses)
+            info["folds"] = group.folds if group.folds else ("pyKT train_valid + test" if group.is_pykt else [])
+            reports[stem or path.name] = info
+    else:
+        reports[path.name] = describe(read_responses(path, format=format, columns=cols, encoding=encoding))
+    if as_json:
+        console.print_json(json.dumps(reports))
+        return
+    for name, info in reports.items():
+        table = Table(title=f"{path.name if path.is_dir() else ''} {name}".strip(), show_header=False)
+        table.add_column("what", style="bold")
+        table.add_column("value", justify="right")
+        for key, value in info.items():
+            if key == "length":
+                value = ", ".join(f"{k} {v:g}" for k, v in value.items())
+                key = "sequence length"
+            elif isinstance(value, float):
+                value = f"{value:.4f}"
+            table.add_row(key.replace("_", " "), str(value))
+        console.print(table)
+
+
+@bench_app.command("kt")
+@friendly
+def benchmark_kt(
+    data: Annotated[Path, typer.Option(help="A dataset folder or file.")],
+    protocol: Annotated[str, typer.Option(help="folds, pykt, kfold or auto.")] = "auto",
+    models: Annotated[str, typer.Option(help="Comma-separated: irt,irt2pl,bkt,bktf,pfa,bestlr,dkt,default.")] =
+    "irt,bkt,pfa,bestlr,dkt",
+    folds: Annotated[str | None, typer.Option(help="Comma-separated folds (all when omitted).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of models and of kfold splits.")] = 0,
+    k: Annotated[int, typer.Option(help="Number of folds for the kfold protocol.")] = 5,
+    format: Annotated[str | None, typer.Option(help="Input format (detected when omitted).")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON here.")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write a Markdown table here.")] = None,
+) -> None:
+    """Next-response prediction on learners never seen in training (question level)."""
+    from metatutor.evaluation.benchmark import run_kt_benchmark
+    from metatutor.evaluation.protocols import available_folds, resolve_protocol
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    fold_list = _ints(folds)
+    proto = resolve_protocol(data, protocol)
+    n_steps = len(names) * len(fold_list or available_folds(data, proto, k=k))
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=False) as bar:
+        task = bar.add_task(f"benchmark kt on {data.name}", total=n_steps)
+
+        def step(message: str) -> None:
+            bar.update(task, advance=1, description=message)
+
+        result = run_kt_benchmark(data, protocol=proto, models=names, folds=fold_list, seed=seed, k=k,
+                                  format=format, progress=step)
+    table = Table(title=f"benchmark kt: {result.dataset} ({result.protocol})")
+    for col in ("model", "AUC", "± std", "ACC", "RMSE", "folds", "train s/fold"):
+        table.add_column(col, justify="right" if col != "model" else "left")
+    for model, s in result.summary().items():
+        table.add_row(model, f"{s['auc']:.4f}", f"{s['auc_std']:.4f}", f"{s['acc']:.4f}", f"{s['rmse']:.4f}",
+                      str(int(s["folds"])), f"{s['train_seconds']:.0f}")
+    console.print(table)
+    if json_path:
+        result.write_json(json_path)
+    if markdown:
+        markdown.write_text(result.to_markdown())
+
+
+@app.command()
+@friendly
+def demo(
+    learners: Annotated[int, typer.Option(help="Simulated learners in the cohort.")] = 600,
+    seed: Annotated[int, typer.Option(help="Seed of the simulator and the models.")] = 0,
+    models: Annotated[str, typer.Option(help="Models to fit and compare.")] = "irt,bkt,pfa,bestlr,dkt",
+) -> None:
+    """Simulate a cohort with the built-in simulator, fit the learner models on 80% of the learners and
+    print how well each predicts the other 20% (learners it has never seen)."""
+    from metatutor.data.simulator import Simulator
+    from metatutor.data.splits import kfold_splits
+    from metatutor.evaluation.metrics import score
+    from metatutor.models import make_model
+
+    sim = Simulator(random_state=seed)
+    with console.status("simulating learners…"):
+        data = sim.simulate(learners, (30, 150))
+    console.print(f"Simulated {data.n_learners} learners, {len(data)} responses on {data.n_items} items "
+                  f"and {data.n_skills} skills (prerequisites: {len(sim.course.prerequisites)}).")
+    split = kfold_splits(data, k=5, random_state=seed)[0]
+    table = Table(title="Next-response prediction on unseen simulated learners")
+    for col in ("model", "AUC", "ACC", "RMSE", "fit s"):
+        table.add_column(col, justify="right" if col != "model" else "left")
+    import time
+
+    for name in [m.strip() for m in models.split(",") if m.strip()]:
+        with console.status(f"fitting {name}…"):
+            t0 = time.perf_counter()
+            model = make_model(name, random_state=seed, max_epochs=15).fit(split.train, split.valid)
+            fit_s = time.perf_counter() - t0
+            s = score(split.test.correct, model.predict_proba(split.test))
+        table.add_row(name, f"{s['auc']:.4f}", f"{s['acc']:.4f}", f"{s['rmse']:.4f}", f"{fit_s:.1f}")
+    console.print(table)
+
+
+def run() -> None:  # pragma: no cover - console entry point wrapper
+    sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,179 @@
+"""The contract every learner model follows, and the helpers they share.
+
+A learner model is an estimator: `__init__` stores keyword settings, `fit(train, valid=None)` learns
+from training learners and returns `self`, learned attributes end in `_`.
+
+* `predict_proba(responses)` -> (N,) P(correct) of each response given only the same learner's
+  earlier responses (never the response itself, never other rows of the future).
+* `mastery(responses)` -> DataFrame (learners x skills): P(correct) on a typical item of each skill
+  after all of that learner's responses.
+* `save(path)` writes a folder (`model.json` + `arrays.safetensors`); `load(path)` reads it. No pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+from safetensors.numpy import load_file, save_file
+
+from metatutor.data.responses import Responses, codes_for
+from metatutor.errors import ConfigError, NotFittedError
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The items and skills a model was trained on; anything else maps to the extra index at the end."""
+
+    item_ids: np.ndarray
+    skill_ids: np.ndarray
+
+    @classmethod
+    def of(cls, responses: Responses) -> Vocabulary:
+        return cls(
+            item_ids=responses.item_ids[np.unique(responses.item)],
+            skill_ids=responses.skill_ids[np.unique(responses.skill)],
+        )
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def n_skills(self) -> int:
+        return len(self.skill_ids)
+
+    def items(self, responses: Responses) -> np.ndarray:
+        """(N,) item codes; unseen items get `n_items`."""
+        codes = codes_for(responses.item_ids, self.item_ids)
+        codes[codes < 0] = self.n_items
+        return codes[responses.item]
+
+    def skills(self, responses: Responses) -> np.ndarray:
+        """(Z,) skill codes of the skill links; unseen skills get `n_skills`."""
+        codes = codes_for(responses.skill_ids, self.skill_ids)
+        codes[codes < 0] = self.n_skills
+        return codes[responses.skill]
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {"item_ids": [str(x) for x in self.item_ids], "skill_ids": [str(x) for x in self.skill_ids]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, list[str]]) -> Vocabulary:
+        return cls(np.asarray(data["item_ids"], dtype=object), np.asarray(data["skill_ids"], dtype=object))
+
+
+class LearnerModel(ABC):
+    """Base class of the learner models; see the module docstring for the contract."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type]
+    vocab_: Vocabulary
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        base = config if config is not None else self.config_class()
+        if overrides:
+            known = {f.name for f in fields(base)}
+            unknown = set(overrides) - known
+            if unknown:
+                raise ConfigError(f"{type(self).__name__} has no setting(s) {', '.join(sorted(unknown))}; "
+                                  f"settings: {', '.join(sorted(known))}")
+            base = type(base)(**{**asdict(base), **overrides})
+        self.config = base
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+    @abstractmethod
+    def fit(self, train: Responses, valid: Responses | None = None) -> Self: ...
+
+    @abstractmethod
+    def predict_proba(self, responses: Responses) -> np.ndarray: ...
+
+    @abstractmethod
+    def _skill_probabilities(self, responses: Responses) -> np.ndarray:
+        """(L, S+1) P(correct) on a typical item of each known skill (and the unknown one), per learner
+        present in `responses`, after all their responses."""
+
+    def mastery(self, responses: Responses) -> pd.DataFrame:
+        """P(correct) on a typical item of each skill after each learner's responses (learners x skills)."""
+        self._check_fitted()
+        probs = self._skill_probabilities(responses)[:, : self.vocab_.n_skills]
+        return pd.DataFrame(probs, index=pd.Index(responses.learners_present(), name="learner"),
+                            columns=pd.Index(self.vocab_.skill_ids, name="skill"))
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "vocab_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load() first")
+
+    # ----- persistence ---------------------------------------------------------------------
+    @abstractmethod
+    def _get_arrays(self) -> dict[str, np.ndarray]: ...
+
+    @abstractmethod
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None: ...
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to folder `path` (created if needed)."""
+        self._check_fitted()
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "model": self.name,
+            "config": asdict(self.config) if is_dataclass(self.config) else {},
+            "vocabulary": self.vocab_.to_json(),
+            "extra": self._get_extra(),
+        }
+        (out / "model.json").write_text(json.dumps(meta))
+        arrays = {k: np.ascontiguousarray(v) for k, v in self._get_arrays().items()}
+        save_file(arrays, str(out / "arrays.safetensors"))
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a model written by `save` (safetensors + JSON; nothing is unpickled)."""
+        folder = Path(path)
+        try:
+            meta = json.loads((folder / "model.json").read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{folder} holds no saved model (model.json missing)") from None
+        if meta.get("model") != cls.name:
+            raise ConfigError(f"{folder} holds a {meta.get('model')!r} model, not {cls.name!r}")
+        model = cls(cls.config_class(**meta["config"]))
+        model.vocab_ = Vocabulary.from_json(meta["vocabulary"])
+        model._set_extra(meta.get("extra", {}))
+        model._set_arrays(load_file(str(folder / "arrays.safetensors")))
+        return model
+
+    def _get_extra(self) -> dict[str, Any]:
+        return {}
+
+    def _set_extra(self, extra: dict[str, Any]) -> None:
+        return None
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+def skill_mean(values: np.ndarray, responses: Responses, vocab: Vocabulary) -> np.ndarray:
+    """(S+1,) mean of a per-response value over the responses of each skill (unknown skill: overall)."""
+    rows = responses.skill_rows()
+    skills = vocab.skills(responses)
+    total = np.bincount(skills, weights=values[rows], minlength=vocab.n_skills + 1)
+    count = np.bincount(skills, minlength=vocab.n_skills + 1)
+    overall = float(values.mean()) if len(values) else 0.0
+    return np.where(count > 0, total / np.maximum(count, 1), overall)
+
+
+def segment_ids(responses: Responses) -> np.ndarray:
+    """(N,) 0-based index of each row's learner among the learners present."""
+    return np.repeat(np.arange(responses.n_learners), responses.lengths)

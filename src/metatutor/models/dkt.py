@@ -1,0 +1,229 @@
+"""Deep knowledge tracing: an LSTM over item, skill and response embeddings.
+
+A question is embedded Rasch-style, as in AKT: q = mean of its skills' vectors c_s + μ_i · d_s, with a
+scalar difficulty offset μ_i per item (unseen items: μ = 0, so they fall back on their skills). The
+LSTM reads x_t = mean over skills of e_(s, y_t) + μ_i · f_(y_t); P(correct at t) comes from an MLP of
+(h_{t-1}, q_t), so every response is predicted from the learner's earlier responses only.
+
+Long sequences: training uses truncated back-propagation through time over windows of `window` steps
+with the LSTM state carried from one window to the next (never restarted); prediction runs each
+learner's whole sequence through the LSTM, so no context is lost at any length.
+
+Glossary: B learners, T steps, K skills per response, D embedding size, H hidden size.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from torch import nn
+
+from metatutor.data.responses import Responses
+from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
+from metatutor.models.sequences import Encoded, encode, length_batches, make_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DKTConfig:
+    embed: int = 64  # D
+    hidden: int = 128  # H
+    dropout: float = 0.2
+    lr: float = 1e-3
+    batch_size: int = 32  # learners per batch
+    window: int = 200  # steps per truncated-BPTT window (state carried across windows)
+    max_epochs: int = 30
+    patience: int = 3  # epochs without a better validation AUC before stopping
+    difficulty_l2: float = 1e-3  # L2 on the item offsets μ and β (summed over a batch's responses)
+    max_skills: int = 4  # skills kept per response
+    item_lr_scale: float = 0.5  # learning-rate factor of the item offsets (they overfit quickly)
+    item_prior_count: float = 10.0  # pseudo-answers shrinking the initial item offsets toward 0
+    random_state: int | None = 0
+    device: str = "cpu"
+    max_seconds: float | None = None  # stop training after this long (then keep the best epoch)
+
+
+class DKTNet(nn.Module):
+    def __init__(self, n_items: int, n_skills: int, cfg: DKTConfig) -> None:
+        super().__init__()
+        d, h = cfg.embed, cfg.hidden
+        self.n_skills = n_skills
+        pad = n_skills + 1  # index of the padding skill (zero vector)
+        self.skill = nn.Embedding(n_skills + 2, d, padding_idx=pad)  # c_s
+        self.skill_var = nn.Embedding(n_skills + 2, d, padding_idx=pad)  # d_s
+        self.inter = nn.Embedding(2 * (n_skills + 2), d)  # e_(s, y)
+        self.resp_var = nn.Embedding(2, d)  # f_y
+        self.difficulty = nn.Embedding(n_items + 1, 1, padding_idx=n_items)  # μ_i; unseen items stay 0
+        nn.init.zeros_(self.difficulty.weight)
+        self.item_bias = nn.Embedding(n_items + 1, 1, padding_idx=n_items)  # β_i on the output logit
+        nn.init.zeros_(self.item_bias.weight)
+        self.lstm = nn.LSTM(d, h, batch_first=True)
+        self.h0 = nn.Parameter(torch.zeros(h))
+        self.drop = nn.Dropout(cfg.dropout)
+        self.out = nn.Sequential(nn.Linear(h + d, h), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(h, 1))
+
+    def question(self, item: torch.Tensor, skill: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        real = (skill != self.n_skills + 1).float().unsqueeze(-1)  # (B, T, K, 1)
+        count = real.sum(2).clamp(min=1.0)
+        mu = self.difficulty(item)  # (B, T, 1)
+        q = self.skill(skill).sum(2) / count + mu * self.skill_var(skill).sum(2) / count  # (B, T, D)
+        return q, mu
+
+    def forward(self, batch: dict[str, torch.Tensor], state: Any = None) -> tuple[torch.Tensor, Any, torch.Tensor]:
+        """Logits (B, T), the state to carry into the next window, and hidden states (B, T, H)."""
+        item, skill, y = batch["item"], batch["skill"], batch["y"]
+        q, mu = self.question(item, skill)
+        real = (skill != self.n_skills + 1).float().unsqueeze(-1)
+        yl = y.long().unsqueeze(-1)  # (B, T, 1)
+        inter = self.inter(skill * 2 + yl) * real  # (B, T, K, D)
+        x = inter.sum(2) / real.sum(2).clamp(min=1.0) + mu * self.resp_var(y.long())  # (B, T, D)
+        lstm_state, last_h = (None, None) if state is None else state
+        hs, lstm_state = self.lstm(self.drop(x), lstm_state)  # (B, T, H)
+        if last_h is None:
+            last_h = self.h0.expand(hs.shape[0], 1, -1)
+        prev = torch.cat([last_h, hs[:, :-1]], dim=1)  # (B, T, H): state before each step
+        logit = (self.out(torch.cat([self.drop(prev), q], dim=-1)) + self.item_bias(item)).squeeze(-1)  # (B, T)
+        return logit, (lstm_state, hs[:, -1:]), hs
+
+    def skill_logits(self, last_h: torch.Tensor) -> torch.Tensor:
+        """(B, S+1) logits of a typical item (μ = 0) of each skill, from states (B, H)."""
+        q = self.skill.weight[: self.n_skills + 1]  # (S+1, D)
+        b = last_h.shape[0]
+        feats = torch.cat([last_h[:, None, :].expand(b, q.shape[0], -1), q[None].expand(b, -1, -1)], dim=-1)
+        return self.out(feats).squeeze(-1)
+
+
+def _detach(state: Any) -> Any:
+    (h, c), last = state
+    return (h.detach(), c.detach()), last.detach()
+
+
+class DKT(LearnerModel):
+    """Deep knowledge tracing with Rasch item offsets; see the module docstring."""
+
+    name = "dkt"
+    config_class = DKTConfig
+
+    def _build(self) -> DKTNet:
+        return DKTNet(self.vocab_.n_items, self.vocab_.n_skills, self.config).to(self.config.device)
+
+    def fit(self, train: Responses, valid: Responses | None = None) -> Self:
+        cfg = self.config
+        if cfg.random_state is not None:
+            torch.manual_seed(cfg.random_state)
+        rng = np.random.default_rng(cfg.random_state)
+        self.vocab_ = Vocabulary.of(train)
+        self.max_skills_ = int(min(cfg.max_skills, max(1, train.n_skills_per_response.max(initial=1))))
+        self.net_ = self._build()
+        enc = encode(train, self.vocab_, max_skills=self.max_skills_)
+        pads = {"pad_item": self.vocab_.n_items, "pad_skill": self.vocab_.n_skills + 1}
+        self._init_item_bias(enc)
+        item_params = [self.net_.difficulty.weight, self.net_.item_bias.weight]
+        rest = [p for p in self.net_.parameters() if all(p is not q for q in item_params)]
+        opt = torch.optim.Adam([{"params": rest, "lr": cfg.lr},
+                                {"params": item_params, "lr": cfg.lr * cfg.item_lr_scale}])
+        best, best_auc, bad = copy.deepcopy(self.net_.state_dict()), -1.0, 0
+        self.history_: list[dict[str, float]] = []
+        started = time.perf_counter()
+        for epoch in range(cfg.max_epochs):
+            self.net_.train()
+            total, count = 0.0, 0
+            for learners in length_batches(enc.lengths, batch_size=cfg.batch_size, rng=rng):
+                batch = {k: v.to(cfg.device) for k, v in make_batch(enc, learners, **pads).items()}
+                state = None
+                for w0 in range(0, batch["y"].shape[1], cfg.window):
+                    chunk = {k: v[:, w0 : w0 + cfg.window] for k, v in batch.items()}
+                    logit, state, _ = self.net_(chunk, state)
+                    m = chunk["mask"]
+                    loss = nn.functional.binary_cross_entropy_with_logits(logit[m], chunk["y"][m])
+                    used = chunk["item"][m]
+                    penalty = (self.net_.difficulty(used) ** 2).sum() + (self.net_.item_bias(used) ** 2).sum()
+                    loss = loss + cfg.difficulty_l2 * penalty
+                    opt.zero_grad()
+                    loss.backward()  # type: ignore[no-untyped-call]
+                    nn.utils.clip_grad_norm_(self.net_.parameters(), 1.0)
+                    opt.step()
+                    state = _detach(state)
+                    total += float(loss.detach()) * int(m.sum())
+                    count += int(m.sum())
+            record = {"epoch": epoch + 1, "train_loss": total / max(count, 1),
+                      "seconds": time.perf_counter() - started}
+            if valid is not None and len(valid):
+                p = self.predict_proba(valid)
+                auc = float(roc_auc_score(valid.correct, p)) if len(np.unique(valid.correct)) > 1 else 0.5
+                record["valid_auc"] = auc
+                if auc > best_auc + 1e-4:
+                    best, best_auc, bad = copy.deepcopy(self.net_.state_dict()), auc, 0
+                else:
+                    bad += 1
+            else:
+                best = copy.deepcopy(self.net_.state_dict())
+            self.history_.append(record)
+            log.info("DKT epoch %d: %s", epoch + 1, record)
+            if bad >= cfg.patience or (cfg.max_seconds and time.perf_counter() - started > cfg.max_seconds):
+                break
+        self.net_.load_state_dict(best)
+        self.net_.eval()
+        return self
+
+    @torch.no_grad()
+    def _init_item_bias(self, enc: Encoded) -> None:
+        """Start β_i at each item's shrunk log-odds of success relative to the whole training set, so
+        that rare items start sensible instead of waiting for many sparse gradient steps."""
+        n = self.vocab_.n_items
+        wins = np.bincount(enc.item, weights=enc.y, minlength=n + 1)[:n]
+        tries = np.bincount(enc.item, minlength=n + 1)[:n]
+        p_all = float(enc.y.mean())
+        k = self.config.item_prior_count
+        p = (wins + k * p_all) / (tries + k)
+        init = np.log(p / (1 - p)) - np.log(p_all / (1 - p_all))
+        self.net_.item_bias.weight[:n, 0] = torch.as_tensor(init, dtype=torch.float32)
+
+    @torch.no_grad()
+    def _run(self, responses: Responses) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) probabilities and (L, H) final states, learners in row order."""
+        self.net_.eval()
+        enc: Encoded = encode(responses, self.vocab_, max_skills=self.max_skills_)
+        out = np.empty(len(responses))
+        last = np.zeros((responses.n_learners, self.config.hidden), dtype=np.float32)
+        pads = {"pad_item": self.vocab_.n_items, "pad_skill": self.vocab_.n_skills + 1}
+        for learners in length_batches(enc.lengths, batch_size=64, max_tokens=64 * 400):
+            batch = {k: v.to(self.config.device) for k, v in make_batch(enc, learners, **pads).items()}
+            logit, _, hs = self.net_(batch)
+            m = batch["mask"]
+            out[batch["rows"][m].cpu().numpy()] = sigmoid(logit[m].cpu().numpy().astype(np.float64))
+            ends = torch.as_tensor(enc.lengths[learners] - 1)
+            last[learners] = hs[torch.arange(len(learners)), ends].cpu().numpy()
+        return out, last
+
+    def predict_proba(self, responses: Responses) -> np.ndarray:
+        self._check_fitted()
+        return self._run(responses)[0]
+
+    def _skill_probabilities(self, responses: Responses) -> np.ndarray:
+        _, last = self._run(responses)
+        with torch.no_grad():
+            logits = self.net_.skill_logits(torch.from_numpy(last).to(self.config.device))
+        return sigmoid(logits.cpu().numpy().astype(np.float64))
+
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.net_ = self._build()
+        self.net_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in arrays.items()})
+        self.net_.eval()
+
+    def _get_extra(self) -> dict[str, Any]:
+        return {"max_skills": self.max_skills_}
+
+    def _set_extra(self, extra: dict[str, Any]) -> None:
+        self.max_skills_ = int(extra["max_skills"])

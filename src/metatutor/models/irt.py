@@ -1,0 +1,159 @@
+"""Item response theory (1PL/2PL) with online ability estimation for new learners.
+
+Items are calibrated by joint MAP on the training learners. A learner's ability is never taken
+from training: for each response, the posterior over θ (a grid, normal prior) given only that
+learner's earlier responses gives the predictive P(correct) = E[σ(a(θ - b))].
+
+Glossary: N responses, G grid points, I items, S skills, L learners.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+import torch
+
+from metatutor.data.responses import Responses
+from metatutor.errors import ConfigError
+from metatutor.models.base import LearnerModel, Vocabulary, segment_ids, sigmoid
+
+log = logging.getLogger(__name__)
+GRID = np.linspace(-5.0, 5.0, 81)
+
+
+@dataclass(frozen=True)
+class IRTConfig:
+    kind: str = "1pl"  # "1pl" (Rasch) or "2pl"
+    difficulty_sd: float = 2.0  # prior sd of item difficulty
+    log_discrimination_sd: float = 0.5  # prior sd of log a (2PL)
+    max_iter: int = 200  # L-BFGS iterations of the calibration
+
+
+def irt_logit(theta: np.ndarray, difficulty: np.ndarray, discrimination: np.ndarray) -> np.ndarray:
+    return discrimination * (theta - difficulty)
+
+
+def online_ability_posterior(correct: np.ndarray, difficulty: np.ndarray, discrimination: np.ndarray,
+                             segments: np.ndarray, *, prior_sd: float) -> np.ndarray:
+    """(N, G) log posterior over the θ grid before each response, from that learner's earlier ones."""
+    logit = discrimination[:, None] * (GRID[None, :] - difficulty[:, None])  # (N, G)
+    y = correct[:, None].astype(np.float64)
+    loglik = -np.logaddexp(0.0, np.where(y > 0, -logit, logit))  # (N, G) log P(y | θ)
+    cum = np.cumsum(loglik, axis=0)
+    starts = np.flatnonzero(np.r_[True, segments[1:] != segments[:-1]])
+    offsets = np.where(starts > 0, starts - 1, 0)
+    base = np.where((starts > 0)[:, None], cum[offsets], 0.0)
+    before_start = np.repeat(base, np.diff(np.r_[starts, len(segments)]), axis=0)
+    exclusive = cum - loglik - before_start
+    log_prior = -0.5 * (GRID / prior_sd) ** 2
+    return exclusive + log_prior[None, :]
+
+
+class IRT(LearnerModel):
+    """1PL or 2PL IRT; `IRT(kind="2pl")`."""
+
+    name = "irt"
+    config_class = IRTConfig
+
+    def fit(self, train: Responses, valid: Responses | None = None) -> Self:
+        if self.config.kind not in ("1pl", "2pl"):
+            raise ConfigError(f"IRT kind must be '1pl' or '2pl', not {self.config.kind!r}")
+        self.vocab_ = Vocabulary.of(train)
+        items = torch.as_tensor(self.vocab_.items(train))
+        learners = torch.as_tensor(segment_ids(train))
+        y = torch.as_tensor(np.array(train.correct, dtype=np.float64))
+        n_l, n_i = train.n_learners, self.vocab_.n_items
+        theta = torch.zeros(n_l, dtype=torch.float64, requires_grad=True)
+        b = torch.zeros(n_i, dtype=torch.float64, requires_grad=True)
+        log_a = torch.zeros(n_i, dtype=torch.float64, requires_grad=self.config.kind == "2pl")
+        params = [theta, b] + ([log_a] if self.config.kind == "2pl" else [])
+        opt = torch.optim.LBFGS(params, max_iter=self.config.max_iter, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            logit = log_a.exp()[items] * (theta[learners] - b[items])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y, reduction="sum")
+            loss = loss + 0.5 * (theta**2).sum() + 0.5 * ((b / self.config.difficulty_sd) ** 2).sum()
+            loss = loss + 0.5 * ((log_a / self.config.log_discrimination_sd) ** 2).sum()
+            loss.backward()  # type: ignore[no-untyped-call]
+            return loss
+
+        opt.step(closure)  # type: ignore[no-untyped-call]
+        self.difficulty_ = b.detach().numpy().copy()
+        self.discrimination_ = log_a.detach().exp().numpy().copy()
+        self.prior_sd_ = float(max(theta.detach().std().item(), 0.3))
+        # an unseen item borrows the mean difficulty of its skills' training items
+        rows, skills = train.skill_rows(), self.vocab_.skills(train)
+        item_of_link = self.vocab_.items(train)[rows]
+        sums = np.bincount(skills, weights=self.difficulty_[item_of_link], minlength=self.vocab_.n_skills + 1)
+        counts = np.bincount(skills, minlength=self.vocab_.n_skills + 1)
+        self.skill_difficulty_ = np.where(counts > 0, sums / np.maximum(counts, 1), self.difficulty_.mean())
+        return self
+
+    def _item_parameters(self, responses: Responses) -> tuple[np.ndarray, np.ndarray]:
+        items = self.vocab_.items(responses)
+        known = items < self.vocab_.n_items
+        b = np.empty(len(responses))
+        b[known] = self.difficulty_[items[known]]
+        a = np.ones(len(responses))
+        a[known] = self.discrimination_[items[known]]
+        if (~known).any():
+            rows, skills = responses.skill_rows(), self.vocab_.skills(responses)
+            sums = np.bincount(rows, weights=self.skill_difficulty_[skills], minlength=len(responses))
+            counts = np.bincount(rows, minlength=len(responses))
+            fallback = np.where(counts > 0, sums / np.maximum(counts, 1), self.skill_difficulty_[-1])
+            b[~known] = fallback[~known]
+        return b, a
+
+    def predict_proba(self, responses: Responses) -> np.ndarray:
+        self._check_fitted()
+        b, a = self._item_parameters(responses)
+        out = np.empty(len(responses))
+        # chunks of whole learners keep the (N, G) arrays small
+        starts = responses.starts
+        bounds = list(range(0, responses.n_learners, 2000)) + [responses.n_learners]
+        seg = segment_ids(responses)
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
+            r0, r1 = starts[lo], starts[hi]
+            logpost = online_ability_posterior(responses.correct[r0:r1], b[r0:r1], a[r0:r1], seg[r0:r1],
+                                               prior_sd=self.prior_sd_)
+            post = np.exp(logpost - logpost.max(axis=1, keepdims=True))
+            post /= post.sum(axis=1, keepdims=True)
+            p_grid = sigmoid(a[r0:r1, None] * (GRID[None, :] - b[r0:r1, None]))
+            out[r0:r1] = (post * p_grid).sum(axis=1)
+        return out
+
+    def ability(self, responses: Responses) -> np.ndarray:
+        """(L,) posterior mean ability of each learner after all their responses."""
+        self._check_fitted()
+        b, a = self._item_parameters(responses)
+        y = responses.correct[:, None].astype(np.float64)
+        logit = a[:, None] * (GRID[None, :] - b[:, None])
+        loglik = -np.logaddexp(0.0, np.where(y > 0, -logit, logit))
+        total = np.add.reduceat(loglik, responses.starts[:-1], axis=0) if len(responses) else np.zeros((0, len(GRID)))
+        logpost = total - 0.5 * (GRID / self.prior_sd_) ** 2
+        post = np.exp(logpost - logpost.max(axis=1, keepdims=True))
+        post /= post.sum(axis=1, keepdims=True)
+        return np.asarray(post @ GRID)
+
+    def _skill_probabilities(self, responses: Responses) -> np.ndarray:
+        theta = self.ability(responses)
+        return sigmoid(theta[:, None] - self.skill_difficulty_[None, :])
+
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        return {"difficulty": self.difficulty_, "discrimination": self.discrimination_,
+                "skill_difficulty": self.skill_difficulty_}
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.difficulty_ = arrays["difficulty"]
+        self.discrimination_ = arrays["discrimination"]
+        self.skill_difficulty_ = arrays["skill_difficulty"]
+
+    def _get_extra(self) -> dict[str, Any]:
+        return {"prior_sd": self.prior_sd_}
+
+    def _set_extra(self, extra: dict[str, Any]) -> None:
+        self.prior_sd_ = float(extra["prior_sd"])

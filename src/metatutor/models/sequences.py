@@ -1,0 +1,86 @@
+"""Padded learner batches for sequence models.
+
+Learners are grouped by length (little padding), each batch a dict of tensors:
+    item  (B, T)    item code (unknown items: n_items)
+    skill (B, T, K) skill codes, padded with n_skills + 1 (K = most skills on one response)
+    y     (B, T)    answers as float
+    mask  (B, T)    True at real positions
+    rows  (B, T)    row index into the Responses (-1 at padding), to scatter predictions back
+Glossary: B learners, T steps, K skills per response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from metatutor.data.responses import Responses
+from metatutor.models.base import Vocabulary
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A Responses table in model codes (computed once per table)."""
+
+    item: np.ndarray  # (N,)
+    skill: np.ndarray  # (N, K) padded with n_skills + 1
+    y: np.ndarray  # (N,)
+    starts: np.ndarray  # (L+1,)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.starts)
+
+
+def encode(responses: Responses, vocab: Vocabulary, *, max_skills: int) -> Encoded:
+    counts = np.minimum(responses.n_skills_per_response, max_skills)
+    pad = vocab.n_skills + 1
+    skill = np.full((len(responses), max_skills), pad, dtype=np.int64)
+    codes = vocab.skills(responses)
+    rows = responses.skill_rows()
+    rank = np.arange(len(rows)) - np.repeat(responses.skill_ptr[:-1], responses.n_skills_per_response)
+    keep = rank < max_skills
+    skill[rows[keep], rank[keep]] = codes[keep]
+    no_skill = counts == 0
+    skill[no_skill, 0] = vocab.n_skills  # a response without skills uses the "unknown skill" vector
+    return Encoded(vocab.items(responses), skill, responses.correct.astype(np.float32), responses.starts.copy())
+
+
+def length_batches(lengths: np.ndarray, *, batch_size: int, rng: np.random.Generator | None = None,
+                   max_tokens: int | None = None) -> list[np.ndarray]:
+    """Learner indices grouped by similar length; shuffled within equal-length runs when `rng` is given."""
+    noise = rng.random(len(lengths)) if rng is not None else np.zeros(len(lengths))
+    order = np.lexsort((noise, -lengths))
+    batches, current, longest = [], [], 0
+    for idx in order:
+        longest = max(longest, int(lengths[idx])) if current else int(lengths[idx])
+        if current and (len(current) >= batch_size or (max_tokens and longest * (len(current) + 1) > max_tokens)):
+            batches.append(np.asarray(current))
+            current, longest = [], int(lengths[idx])
+        current.append(idx)
+    if current:
+        batches.append(np.asarray(current))
+    if rng is not None:
+        rng.shuffle(batches)  # type: ignore[arg-type]
+    return batches
+
+
+def make_batch(enc: Encoded, learners: np.ndarray, *, pad_item: int, pad_skill: int) -> dict[str, torch.Tensor]:
+    lengths = enc.lengths[learners]
+    b, t = len(learners), int(lengths.max())
+    pos = np.arange(t)[None, :]
+    mask = pos < lengths[:, None]
+    rows = np.where(mask, enc.starts[learners][:, None] + pos, -1)
+    safe = np.where(mask, rows, 0)
+    item = np.where(mask, enc.item[safe], pad_item)
+    skill = np.where(mask[..., None], enc.skill[safe], pad_skill)
+    y = np.where(mask, enc.y[safe], 0.0)
+    return {
+        "item": torch.from_numpy(item.astype(np.int64)),
+        "skill": torch.from_numpy(skill.astype(np.int64)),
+        "y": torch.from_numpy(y.astype(np.float32)),
+        "mask": torch.from_numpy(mask),
+        "rows": torch.from_numpy(rows.astype(np.int64)),
+    }
