@@ -156,7 +156,7 @@ class Responses:
             learner_ids=np.asarray(learner_ids, dtype=object).astype(str).astype(object),
             item_ids=np.asarray(item_ids, dtype=object).astype(str).astype(object),
             skill_ids=np.asarray(skill_ids, dtype=object).astype(str).astype(object),
-            merged_rows=int(same.sum()),
+            merged_rows=(int(long["src"].nunique()) if "src" in long.columns else len(long)) - n,
         )
 
     @classmethod

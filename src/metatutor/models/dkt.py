@@ -42,7 +42,7 @@ class DKTConfig:
     window: int = 200  # steps per truncated-BPTT window (state carried across windows)
     max_epochs: int = 30
     patience: int = 3  # epochs without a better validation AUC before stopping
-    difficulty_l2: float = 1e-3  # L2 on the item offsets μ and β (summed over a batch's responses)
+    difficulty_l2: float = 1e-3  # L2 on the item offsets μ and β of the items in a batch
     max_skills: int = 4  # skills kept per response
     item_lr_scale: float = 0.5  # learning-rate factor of the item offsets (they overfit quickly)
     item_prior_count: float = 10.0  # pseudo-answers shrinking the initial item offsets toward 0
@@ -144,7 +144,7 @@ class DKT(LearnerModel):
                     logit, state, _ = self.net_(chunk, state)
                     m = chunk["mask"]
                     loss = nn.functional.binary_cross_entropy_with_logits(logit[m], chunk["y"][m])
-                    used = chunk["item"][m]
+                    used = torch.unique(chunk["item"][m])  # each item once: shrinkage does not grow with use
                     penalty = (self.net_.difficulty(used) ** 2).sum() + (self.net_.item_bias(used) ** 2).sum()
                     loss = loss + cfg.difficulty_l2 * penalty
                     opt.zero_grad()

@@ -1,6 +1,7 @@
 """Item response theory (1PL/2PL) with online ability estimation for new learners.
 
-Items are calibrated by joint MAP on the training learners. A learner's ability is never taken
+Items are calibrated by marginal maximum a posteriori on the training learners (abilities integrated
+out on a grid, so the estimates stay consistent however few items a learner answered). A learner's ability is never taken
 from training: for each response, the posterior over θ (a grid, normal prior) given only that
 learner's earlier responses gives the predictive P(correct) = E[σ(a(θ - b))].
 
@@ -66,17 +67,23 @@ class IRT(LearnerModel):
         learners = torch.as_tensor(segment_ids(train))
         y = torch.as_tensor(np.array(train.correct, dtype=np.float64))
         n_l, n_i = train.n_learners, self.vocab_.n_items
-        theta = torch.zeros(n_l, dtype=torch.float64, requires_grad=True)
+        grid = torch.as_tensor(GRID[::2])  # (G,) quadrature points for the marginal likelihood
         b = torch.zeros(n_i, dtype=torch.float64, requires_grad=True)
         log_a = torch.zeros(n_i, dtype=torch.float64, requires_grad=self.config.kind == "2pl")
-        params = [theta, b] + ([log_a] if self.config.kind == "2pl" else [])
+        # 1PL learns the spread of abilities; 2PL fixes it to 1 (the discriminations carry the scale)
+        log_sd = torch.zeros((), dtype=torch.float64, requires_grad=self.config.kind == "1pl")
+        params = [b, log_a] if self.config.kind == "2pl" else [b, log_sd]
         opt = torch.optim.LBFGS(params, max_iter=self.config.max_iter, line_search_fn="strong_wolfe")
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
-            logit = log_a.exp()[items] * (theta[learners] - b[items])
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y, reduction="sum")
-            loss = loss + 0.5 * (theta**2).sum() + 0.5 * ((b / self.config.difficulty_sd) ** 2).sum()
+            theta = grid * log_sd.exp()  # (G,)
+            logit = log_a.exp()[items, None] * (theta[None, :] - b[items, None])  # (N, G)
+            loglik = -torch.nn.functional.softplus(torch.where(y[:, None] > 0, -logit, logit))
+            per_learner = torch.zeros(n_l, len(grid), dtype=torch.float64).index_add(0, learners, loglik)
+            log_w = torch.log_softmax(-0.5 * grid**2, dim=0)  # N(0, 1) quadrature weights
+            marginal = torch.logsumexp(per_learner + log_w[None, :], dim=1).sum()
+            loss = -marginal + 0.5 * ((b / self.config.difficulty_sd) ** 2).sum()
             loss = loss + 0.5 * ((log_a / self.config.log_discrimination_sd) ** 2).sum()
             loss.backward()  # type: ignore[no-untyped-call]
             return loss
@@ -84,7 +91,7 @@ class IRT(LearnerModel):
         opt.step(closure)  # type: ignore[no-untyped-call]
         self.difficulty_ = b.detach().numpy().copy()
         self.discrimination_ = log_a.detach().exp().numpy().copy()
-        self.prior_sd_ = float(max(theta.detach().std().item(), 0.3))
+        self.prior_sd_ = float(log_sd.detach().exp().item())
         # an unseen item borrows the mean difficulty of its skills' training items
         rows, skills = train.skill_rows(), self.vocab_.skills(train)
         item_of_link = self.vocab_.items(train)[rows]

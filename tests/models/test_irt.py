@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metatutor.data.responses import Responses
+from metatutor.models.irt import GRID, IRT, online_ability_posterior
+
+
+def test_online_posterior_excludes_current_and_other_learners() -> None:
+    correct = np.array([1, 1, 0, 0])
+    b = np.zeros(4)
+    a = np.ones(4)
+    seg = np.array([0, 0, 1, 1])
+    lp = online_ability_posterior(correct, b, a, seg, prior_sd=1.0)
+    prior = -0.5 * GRID**2
+    np.testing.assert_allclose(lp[0], prior, atol=1e-9)  # nothing seen yet
+    np.testing.assert_allclose(lp[2], prior, atol=1e-9)  # a new learner starts from the prior again
+    assert GRID[np.argmax(lp[1])] > 0  # after one correct answer ability moves up
+
+
+def test_calibration_recovers_difficulty_order() -> None:
+    rng = np.random.default_rng(1)
+    b_true = np.linspace(-2, 2, 8)
+    rows = []
+    for learner in range(500):
+        theta = rng.normal()
+        for i, b in enumerate(b_true):
+            rows.append((learner, f"i{i}", int(rng.random() < 1 / (1 + np.exp(-(theta - b))))))
+    data = Responses.from_frame(pd.DataFrame(rows, columns=["learner", "item", "correct"]))
+    model = IRT().fit(data)
+    order = [int(x[1:]) for x in model.vocab_.item_ids]
+    b_hat = model.difficulty_[np.argsort(order)]
+    assert np.corrcoef(b_hat, b_true)[0, 1] > 0.98
+    assert model.prior_sd_ == pytest.approx(1.0, abs=0.35)
+    two = IRT(kind="2pl").fit(data)
+    assert np.all(two.discrimination_ > 0.5) and np.all(two.discrimination_ < 2.0)
