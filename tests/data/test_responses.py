@@ -51,7 +51,7 @@ def test_bad_correct_lists_rows() -> None:
 
 
 def test_missing_columns_named() -> None:
-    with pytest.raises(InvalidResponsesError, match="missing column.*correct"):
+    with pytest.raises(InvalidResponsesError, match=r"missing column.*correct"):
         Responses.from_frame(frame(learner=["a"], item=["x"]))
 
 

@@ -13,7 +13,7 @@ from metatutor.errors import ConfigError, NotFittedError
 from metatutor.evaluation.metrics import score
 from metatutor.models import REGISTRY, load_model, make_model
 
-FAST = {"max_epochs": 4, "hidden": 32, "embed": 16}
+FAST = {"max_epochs": 10, "hidden": 32, "embed": 16, "lr": 5e-3}
 NAMES = list(REGISTRY)
 
 

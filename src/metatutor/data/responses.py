@@ -299,7 +299,7 @@ def _id_column(col: pd.Series, name: str, problems: list[str]) -> np.ndarray:
 
 def _as_id_strings(values: pd.Series) -> np.ndarray:
     """String ids; integral floats (`12.0`, a pandas artefact of missing values) lose the `.0`."""
-    if pd.api.types.is_float_dtype(values.dtype) or values.map(type).eq(float).any():
+    if pd.api.types.is_float_dtype(values.dtype) or values.map(lambda v: isinstance(v, float)).any():
         num = pd.to_numeric(values, errors="coerce")
         integral = num.notna() & (num == np.floor(num.fillna(0)))
         out = values.astype(str)

@@ -101,7 +101,7 @@ def make_course(config: SimulatorConfig, rng: np.random.Generator) -> Course:
     for j in range(1, s):
         k = rng.integers(1, config.max_prerequisites + 1)
         window = np.arange(max(0, j - 4), j)
-        for pre in rng.choice(window, size=min(k, len(window)), replace=False):
+        for pre in rng.choice(window, size=min(int(k), len(window)), replace=False):
             edges.append((skill_ids[int(pre)], skill_ids[j]))
     prereq = [[skill_ids.index(p) for p, q in edges if q == skill_ids[j]] for j in range(s)]
     item_ids, item_skills, diffs = [], [], []

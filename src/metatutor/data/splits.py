@@ -44,7 +44,7 @@ def kfold_splits(responses: Responses, *, k: int = 5, valid_fraction: float = 0.
     splits = []
     for j in range(k):
         rest = np.concatenate([chunks[i] for i in range(k) if i != j])
-        n_valid = int(round(valid_fraction * len(rest)))
+        n_valid = round(valid_fraction * len(rest))
         splits.append(
             Split(
                 train=responses.select_learners(rest[n_valid:]),

@@ -18,5 +18,5 @@ def score(correct: np.ndarray, proba: np.ndarray) -> dict[str, float]:
         "acc": float(np.mean((p >= 0.5) == (y > 0.5))),
         "rmse": float(np.sqrt(np.mean((p - y) ** 2))),
         "logloss": float(log_loss(y, p, labels=[0, 1])),
-        "n": int(len(y)),
+        "n": len(y),
     }

@@ -128,7 +128,7 @@ class LearnerModel(ABC):
         meta = {
             "format_version": FORMAT_VERSION,
             "model": self.name,
-            "config": asdict(self.config) if is_dataclass(self.config) else {},
+            "config": asdict(self.config) if is_dataclass(self.config) and not isinstance(self.config, type) else {},
             "vocabulary": self.vocab_.to_json(),
             "extra": self._get_extra(),
         }

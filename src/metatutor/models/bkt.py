@@ -179,7 +179,7 @@ class BKT(LearnerModel):
         skills = self.vocab_.skills(responses)
         packed = pack(segment_ids(responses)[rows], skills, responses.correct[rows])
         p = self.params_
-        pred, filt = bkt_forward(packed, p["prior"], p["learn"], p["forget"], p["guess"], p["slip"])
+        pred, _ = bkt_forward(packed, p["prior"], p["learn"], p["forget"], p["guess"], p["slip"])
         p_obs = pred * (1 - p["slip"][packed.skill]) + (1 - pred) * p["guess"][packed.skill]
         link_p = np.empty(len(rows))
         link_p[packed.perm] = p_obs

@@ -148,7 +148,7 @@ class DKT(LearnerModel):
                     penalty = (self.net_.difficulty(used) ** 2).sum() + (self.net_.item_bias(used) ** 2).sum()
                     loss = loss + cfg.difficulty_l2 * penalty
                     opt.zero_grad()
-                    loss.backward()  # type: ignore[no-untyped-call]
+                    loss.backward()
                     nn.utils.clip_grad_norm_(self.net_.parameters(), 1.0)
                     opt.step()
                     state = _detach(state)

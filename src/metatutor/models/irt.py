@@ -10,6 +10,7 @@ Glossary: N responses, G grid points, I items, S skills, L learners.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from typing import Any, Self
@@ -85,10 +86,10 @@ class IRT(LearnerModel):
             marginal = torch.logsumexp(per_learner + log_w[None, :], dim=1).sum()
             loss = -marginal + 0.5 * ((b / self.config.difficulty_sd) ** 2).sum()
             loss = loss + 0.5 * ((log_a / self.config.log_discrimination_sd) ** 2).sum()
-            loss.backward()  # type: ignore[no-untyped-call]
+            loss.backward()
             return loss
 
-        opt.step(closure)  # type: ignore[no-untyped-call]
+        opt.step(closure)
         self.difficulty_ = b.detach().numpy().copy()
         self.discrimination_ = log_a.detach().exp().numpy().copy()
         self.prior_sd_ = float(log_sd.detach().exp().item())
@@ -121,9 +122,9 @@ class IRT(LearnerModel):
         out = np.empty(len(responses))
         # chunks of whole learners keep the (N, G) arrays small
         starts = responses.starts
-        bounds = list(range(0, responses.n_learners, 2000)) + [responses.n_learners]
+        bounds = [*range(0, responses.n_learners, 2000), responses.n_learners]
         seg = segment_ids(responses)
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
+        for lo, hi in itertools.pairwise(bounds):
             r0, r1 = starts[lo], starts[hi]
             logpost = online_ability_posterior(responses.correct[r0:r1], b[r0:r1], a[r0:r1], seg[r0:r1],
                                                prior_sd=self.prior_sd_)

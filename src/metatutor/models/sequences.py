@@ -53,7 +53,9 @@ def length_batches(lengths: np.ndarray, *, batch_size: int, rng: np.random.Gener
     """Learner indices grouped by similar length; shuffled within equal-length runs when `rng` is given."""
     noise = rng.random(len(lengths)) if rng is not None else np.zeros(len(lengths))
     order = np.lexsort((noise, -lengths))
-    batches, current, longest = [], [], 0
+    batches: list[np.ndarray] = []
+    current: list[int] = []
+    longest = 0
     for idx in order:
         longest = max(longest, int(lengths[idx])) if current else int(lengths[idx])
         if current and (len(current) >= batch_size or (max_tokens and longest * (len(current) + 1) > max_tokens)):
@@ -63,13 +65,13 @@ def length_batches(lengths: np.ndarray, *, batch_size: int, rng: np.random.Gener
     if current:
         batches.append(np.asarray(current))
     if rng is not None:
-        rng.shuffle(batches)  # type: ignore[arg-type]
+        rng.shuffle(batches)
     return batches
 
 
 def make_batch(enc: Encoded, learners: np.ndarray, *, pad_item: int, pad_skill: int) -> dict[str, torch.Tensor]:
     lengths = enc.lengths[learners]
-    b, t = len(learners), int(lengths.max())
+    t = int(lengths.max())
     pos = np.arange(t)[None, :]
     mask = pos < lengths[:, None]
     rows = np.where(mask, enc.starts[learners][:, None] + pos, -1)
