@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -195,10 +194,6 @@ def demo(
             s = score(split.test.correct, model.predict_proba(split.test))
         table.add_row(name, f"{s['auc']:.4f}", f"{s['acc']:.4f}", f"{s['rmse']:.4f}", f"{fit_s:.1f}")
     console.print(table)
-
-
-def run() -> None:  # pragma: no cover - console entry point wrapper
-    sys.exit(app())
 
 
 if __name__ == "__main__":  # pragma: no cover

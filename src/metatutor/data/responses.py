@@ -119,7 +119,7 @@ class Responses:
         sk = long["skill"].to_numpy()
         sk_present = pd.notna(sk)
         same &= sk_present[1:] & sk_present[:-1] & (sk[1:] != sk[:-1])
-        if "pos" in long.columns and "order" in long.columns:
+        if "order" in long.columns:
             o = long["order"].to_numpy()
             # rows with distinct order ids are distinct attempts, except a shared order id
             same &= o[1:] == o[:-1]
