@@ -1,7 +1,9 @@
 """Item response theory (1PL/2PL) with online ability estimation for new learners.
 
-Items are calibrated by marginal maximum a posteriori on the training learners (abilities integrated
-out on a grid, so the estimates stay consistent however few items a learner answered). A learner's ability is never taken
+Items are calibrated by marginal maximum a posteriori on the training learners, with abilities
+integrated out on a quadrature grid (Bock-Aitkin EM: the E-step turns each learner's posterior into
+expected counts per item and grid point, the M-step refits the items on those small (I, G) tables), so
+the estimates stay consistent however few items a learner answered. A learner's ability is never taken
 from training: for each response, the posterior over θ (a grid, normal prior) given only that
 learner's earlier responses gives the predictive P(correct) = E[σ(a(θ - b))].
 
@@ -31,7 +33,8 @@ class IRTConfig:
     kind: str = "1pl"  # "1pl" (Rasch) or "2pl"
     difficulty_sd: float = 2.0  # prior sd of item difficulty
     log_discrimination_sd: float = 0.5  # prior sd of log a (2PL)
-    max_iter: int = 200  # L-BFGS iterations of the calibration
+    max_iter: int = 100  # EM iterations of the calibration
+    tol: float = 1e-5  # stop when the log marginal likelihood gains less than tol per learner
 
 
 def irt_logit(theta: np.ndarray, difficulty: np.ndarray, discrimination: np.ndarray) -> np.ndarray:
@@ -63,33 +66,50 @@ class IRT(LearnerModel):
     def fit(self, train: Responses, valid: Responses | None = None) -> Self:
         if self.config.kind not in ("1pl", "2pl"):
             raise ConfigError(f"IRT kind must be '1pl' or '2pl', not {self.config.kind!r}")
+        cfg = self.config
         self.vocab_ = Vocabulary.of(train)
         items = torch.as_tensor(self.vocab_.items(train))
         learners = torch.as_tensor(segment_ids(train))
         y = torch.as_tensor(np.array(train.correct, dtype=np.float64))
         n_l, n_i = train.n_learners, self.vocab_.n_items
-        grid = torch.as_tensor(GRID[::2])  # (G,) quadrature points for the marginal likelihood
+        z = torch.as_tensor(GRID[::2])  # (G,) standard-normal quadrature points
+        log_w = torch.log_softmax(-0.5 * z**2, dim=0)  # (G,) their weights
         b = torch.zeros(n_i, dtype=torch.float64, requires_grad=True)
-        log_a = torch.zeros(n_i, dtype=torch.float64, requires_grad=self.config.kind == "2pl")
+        log_a = torch.zeros(n_i, dtype=torch.float64, requires_grad=cfg.kind == "2pl")
         # 1PL learns the spread of abilities; 2PL fixes it to 1 (the discriminations carry the scale)
-        log_sd = torch.zeros((), dtype=torch.float64, requires_grad=self.config.kind == "1pl")
-        params = [b, log_a] if self.config.kind == "2pl" else [b, log_sd]
-        opt = torch.optim.LBFGS(params, max_iter=self.config.max_iter, line_search_fn="strong_wolfe")
+        log_sd = torch.zeros((), dtype=torch.float64, requires_grad=cfg.kind == "1pl")
+        params = [b, log_a] if cfg.kind == "2pl" else [b, log_sd]
+        previous = -np.inf
+        for _ in range(cfg.max_iter):
+            # E-step: each learner's posterior over the grid, spread onto their responses as expected counts
+            with torch.no_grad():
+                theta = z * log_sd.exp()
+                logit = log_a.exp()[items, None] * (theta[None, :] - b[items, None])  # (N, G)
+                loglik = -torch.nn.functional.softplus(torch.where(y[:, None] > 0, -logit, logit))
+                per_learner = torch.zeros(n_l, len(z), dtype=torch.float64).index_add_(0, learners, loglik)
+                joint = per_learner + log_w[None, :]  # (L, G)
+                marginal = float(torch.logsumexp(joint, dim=1).sum())
+                weight = torch.softmax(joint, dim=1)[learners]  # (N, G)
+                seen = torch.zeros(n_i, len(z), dtype=torch.float64).index_add_(0, items, weight)  # (I, G)
+                right = torch.zeros(n_i, len(z), dtype=torch.float64).index_add_(0, items, weight * y[:, None])
+            if marginal - previous < cfg.tol * n_l:
+                break
+            previous = marginal
+            # M-step: item parameters (and the ability spread) maximise the expected complete log-likelihood
+            opt = torch.optim.LBFGS(params, max_iter=20, line_search_fn="strong_wolfe")
 
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            theta = grid * log_sd.exp()  # (G,)
-            logit = log_a.exp()[items, None] * (theta[None, :] - b[items, None])  # (N, G)
-            loglik = -torch.nn.functional.softplus(torch.where(y[:, None] > 0, -logit, logit))
-            per_learner = torch.zeros(n_l, len(grid), dtype=torch.float64).index_add(0, learners, loglik)
-            log_w = torch.log_softmax(-0.5 * grid**2, dim=0)  # N(0, 1) quadrature weights
-            marginal = torch.logsumexp(per_learner + log_w[None, :], dim=1).sum()
-            loss = -marginal + 0.5 * ((b / self.config.difficulty_sd) ** 2).sum()
-            loss = loss + 0.5 * ((log_a / self.config.log_discrimination_sd) ** 2).sum()
-            loss.backward()
-            return loss
+            def closure() -> torch.Tensor:
+                opt.zero_grad()
+                logit = log_a.exp()[:, None] * ((z * log_sd.exp())[None, :] - b[:, None])  # (I, G)
+                expected = (right * torch.nn.functional.logsigmoid(logit)
+                            + (seen - right) * torch.nn.functional.logsigmoid(-logit)).sum()
+                loss = -expected + 0.5 * ((b / cfg.difficulty_sd) ** 2).sum()
+                loss = loss + 0.5 * ((log_a / cfg.log_discrimination_sd) ** 2).sum()
+                loss.backward()
+                return loss
 
-        opt.step(closure)
+            opt.step(closure)
+        self.log_marginal_ = previous
         self.difficulty_ = b.detach().numpy().copy()
         self.discrimination_ = log_a.detach().exp().numpy().copy()
         self.prior_sd_ = float(log_sd.detach().exp().item())
