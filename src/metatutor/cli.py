@@ -161,6 +161,66 @@ def benchmark_kt(
         markdown.write_text(result.to_markdown())
 
 
+@bench_app.command("coldstart")
+@friendly
+def benchmark_coldstart(
+    data: Annotated[Path, typer.Option(help="A dataset folder or file.")],
+    protocol: Annotated[str, typer.Option(help="folds, pykt, kfold or auto.")] = "auto",
+    models: Annotated[str, typer.Option(help="Comma-separated: population,scratch,map,finetune,dkt,irt,maml,"
+                                        "fomaml,reptile,metasgd,proto,amortized,default.")] =
+    "population,scratch,map,finetune,dkt,irt,maml,fomaml,reptile,metasgd,proto,amortized",
+    folds: Annotated[str | None, typer.Option(help="Comma-separated folds (all when omitted).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of models, episodes and kfold splits.")] = 0,
+    k: Annotated[int, typer.Option(help="Number of folds for the kfold protocol.")] = 5,
+    format: Annotated[str | None, typer.Option(help="Input format (detected when omitted).")] = None,
+    meta_steps: Annotated[int | None, typer.Option(help="Outer steps of every meta-learner (default: theirs).")]
+    = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON here.")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write a Markdown table here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write the cold-start curve (PNG) here.")] = None,
+) -> None:
+    """New learners: observe their first k answers, adapt, predict the next 10 without seeing them."""
+    from metatutor.evaluation.coldstart import run_coldstart_benchmark
+    from metatutor.evaluation.protocols import available_folds, resolve_protocol
+    from metatutor.meta import OURS
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    fold_list = _ints(folds)
+    proto = resolve_protocol(data, protocol)
+    settings: dict[str, dict[str, object]] = {}
+    if meta_steps is not None:
+        settings = {name: {"meta_steps": meta_steps} for name in (*OURS, "default")}
+    n_steps = len(names) * len(fold_list or available_folds(data, proto, k=k))
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=False) as bar:
+        task = bar.add_task(f"benchmark coldstart on {data.name}", total=n_steps)
+
+        def step(message: str) -> None:
+            bar.update(task, advance=1, description=message)
+
+        result = run_coldstart_benchmark(data, protocol=proto, models=names, folds=fold_list, seed=seed, k=k,
+                                         format=format, settings=settings, progress=step)
+    summary = result.summary()
+    ks = sorted({int(kk) for s in summary.values() for kk in s["auc_at_k"]})
+    table = Table(title=f"benchmark coldstart: {result.dataset} ({result.protocol}), AUC on the next 10")
+    table.add_column("method")
+    for kk in ks:
+        table.add_column(f"k={kk}", justify="right")
+    table.add_column("AUC@10", justify="right")
+    table.add_column("adapt ms", justify="right")
+    for model, s in summary.items():
+        at10 = "" if s["auc_at_10"] is None else f"{s['auc_at_10']:.4f}"
+        ms = f"{s['adapt_ms_median']:.1f}" if "adapt_ms_median" in s else ""
+        table.add_row(model, *[f"{s['auc_at_k'][str(kk)]:.4f}" for kk in ks], at10, ms)
+    console.print(table)
+    if json_path:
+        result.write_json(json_path)
+    if markdown:
+        markdown.write_text(result.to_markdown())
+    if plot:
+        result.plot(plot)
+
+
 @app.command()
 @friendly
 def demo(

@@ -57,6 +57,25 @@ def online_ability_posterior(correct: np.ndarray, difficulty: np.ndarray, discri
     return exclusive + log_prior[None, :]
 
 
+def _m_step(params: list[torch.Tensor], b: torch.Tensor, log_a: torch.Tensor, log_sd: torch.Tensor, z: torch.Tensor,
+            seen: torch.Tensor, right: torch.Tensor, cfg: IRTConfig) -> None:
+    """Maximise the expected complete-data log posterior over the item parameters (and the ability spread),
+    given expected answer counts `seen` and correct counts `right` per item and grid point (I, G)."""
+    opt = torch.optim.LBFGS(params, max_iter=20, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        logit = log_a.exp()[:, None] * ((z * log_sd.exp())[None, :] - b[:, None])  # (I, G)
+        expected = (right * torch.nn.functional.logsigmoid(logit)
+                    + (seen - right) * torch.nn.functional.logsigmoid(-logit)).sum()
+        loss = -expected + 0.5 * ((b / cfg.difficulty_sd) ** 2).sum()
+        loss = loss + 0.5 * ((log_a / cfg.log_discrimination_sd) ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+
+
 class IRT(LearnerModel):
     """1PL or 2PL IRT; `IRT(kind="2pl")`."""
 
@@ -96,19 +115,7 @@ class IRT(LearnerModel):
                 break
             previous = marginal
             # M-step: item parameters (and the ability spread) maximise the expected complete log-likelihood
-            opt = torch.optim.LBFGS(params, max_iter=20, line_search_fn="strong_wolfe")
-
-            def closure() -> torch.Tensor:
-                opt.zero_grad()
-                logit = log_a.exp()[:, None] * ((z * log_sd.exp())[None, :] - b[:, None])  # (I, G)
-                expected = (right * torch.nn.functional.logsigmoid(logit)
-                            + (seen - right) * torch.nn.functional.logsigmoid(-logit)).sum()
-                loss = -expected + 0.5 * ((b / cfg.difficulty_sd) ** 2).sum()
-                loss = loss + 0.5 * ((log_a / cfg.log_discrimination_sd) ** 2).sum()
-                loss.backward()
-                return loss
-
-            opt.step(closure)
+            _m_step(params, b, log_a, log_sd, z, seen, right, cfg)
         self.log_marginal_ = previous
         self.difficulty_ = b.detach().numpy().copy()
         self.discrimination_ = log_a.detach().exp().numpy().copy()

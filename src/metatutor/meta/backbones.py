@@ -1,0 +1,147 @@
+"""Backbones for meta-learning: shared parameters, and a small learner-specific parameter block φ.
+
+A backbone turns an episode batch into per-position features with its shared parameters (embeddings,
+sequence encoder), then `head(shared_head, φ, features)` gives the logits of ONE learner from that
+learner's block φ. The head is a pure function, so `torch.func.grad` and `vmap` adapt φ learner by
+learner (see `gradient.py`).
+
+* `DKTBackbone`: the DKT network (LSTM over the support, Rasch question embeddings). φ = an output
+  bias, a logit offset per skill, and an offset added to the knowledge state.
+* `IRTBackbone`: item difficulties. φ = an ability θ and a logit offset per skill.
+
+Glossary: B learners, T positions, K skills per response, H hidden size, S skills.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from metatutor.models.base import Vocabulary
+from metatutor.models.dkt import DKT
+from metatutor.models.irt import IRT
+
+Features = dict[str, torch.Tensor]
+Block = dict[str, torch.Tensor]
+
+
+def skill_offset(table: torch.Tensor, skill: torch.Tensor, pad: int) -> torch.Tensor:
+    """(T,) mean of a learner's per-skill offsets `table` (S+2,) over each response's skills (T, K)."""
+    real = (skill != pad).float()
+    return (table[skill] * real).sum(-1) / real.sum(-1).clamp(min=1.0)
+
+
+class Backbone(nn.Module):
+    vocab: Vocabulary
+    max_skills: int
+    pad: int  # the padding skill code
+
+    def block_shapes(self) -> dict[str, tuple[int, ...]]:
+        raise NotImplementedError
+
+    def features(self, batch: dict[str, torch.Tensor]) -> tuple[Features, Features]:
+        """Support features (B, k, ...) and query features (B, Q, ...)."""
+        raise NotImplementedError
+
+    def head_params(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def head(self, shared: dict[str, torch.Tensor], phi: Block, f: Features) -> torch.Tensor:
+        """(T,) logits of one learner from its block φ and its features f (T, ...)."""
+        raise NotImplementedError
+
+
+class DKTBackbone(Backbone):
+    def __init__(self, dkt: DKT) -> None:
+        super().__init__()
+        self.net = copy.deepcopy(dkt.net_)
+        self.vocab, self.max_skills = dkt.vocab_, dkt.max_skills_
+        self.pad = self.vocab.n_skills + 1
+
+    def block_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"bias": (1,), "skill": (self.vocab.n_skills + 2,), "state": (self.net.h0.shape[0],)}
+
+    def features(self, batch: dict[str, torch.Tensor]) -> tuple[Features, Features]:
+        net = self.net
+        s_item, s_skill, s_y = batch["s_item"], batch["s_skill"], batch["s_y"]
+        b, k = s_item.shape
+        h0 = net.h0.expand(b, -1)
+        if k:
+            q_s, mu_s = net.question(s_item, s_skill)
+            real = (s_skill != self.pad).float().unsqueeze(-1)
+            inter = net.inter(s_skill * 2 + s_y.long().unsqueeze(-1)) * real
+            x = inter.sum(2) / real.sum(2).clamp(min=1.0) + mu_s * net.resp_var(s_y.long())
+            # left-padded support: padded steps come first and are masked out of the loss; their
+            # input is zero so the LSTM only drifts from h0 by its biases before the real steps
+            x = x * batch["s_mask"].unsqueeze(-1).float()
+            hs, _ = net.lstm(net.drop(x))
+            prev = torch.cat([h0[:, None], hs[:, :-1]], dim=1)
+            last = hs[:, -1]
+        else:
+            q_s = torch.zeros(b, 0, net.skill.weight.shape[1])
+            prev, last = torch.zeros(b, 0, h0.shape[1]), h0
+        q_q, _ = net.question(batch["q_item"], batch["q_skill"])
+        n_q = batch["q_item"].shape[1]
+        support = {"h": net.drop(prev), "q": q_s, "beta": net.item_bias(s_item).squeeze(-1), "skill": s_skill,
+                   "y": s_y, "mask": batch["s_mask"].float()}
+        query = {"h": net.drop(last)[:, None].expand(b, n_q, -1), "q": q_q,
+                 "beta": net.item_bias(batch["q_item"]).squeeze(-1), "skill": batch["q_skill"],
+                 "y": batch["q_y"], "mask": batch["q_mask"].float()}
+        return support, query
+
+    def head_params(self) -> dict[str, torch.Tensor]:
+        return dict(self.net.out.named_parameters())
+
+    def head(self, shared: dict[str, torch.Tensor], phi: Block, f: Features) -> torch.Tensor:
+        x = torch.cat([f["h"] + phi["state"], f["q"]], dim=-1)
+        out = functional_call(self.net.out, shared, (x,)).squeeze(-1)
+        return out + f["beta"] + phi["bias"] + skill_offset(phi["skill"], f["skill"], self.pad)
+
+
+class IRTBackbone(Backbone):
+    def __init__(self, irt: IRT, vocab: Vocabulary, max_skills: int) -> None:
+        super().__init__()
+        self.vocab, self.max_skills, self.pad = vocab, max_skills, vocab.n_skills + 1
+        difficulty = np.append(irt.difficulty_, irt.difficulty_.mean())  # unseen items: the mean
+        self.difficulty = nn.Parameter(torch.as_tensor(difficulty, dtype=torch.float32))
+
+    def block_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"theta": (1,), "skill": (self.vocab.n_skills + 2,)}
+
+    def features(self, batch: dict[str, torch.Tensor]) -> tuple[Features, Features]:
+        def part(prefix: str) -> Features:
+            return {"b": self.difficulty[batch[f"{prefix}_item"]], "skill": batch[f"{prefix}_skill"],
+                    "y": batch[f"{prefix}_y"], "mask": batch[f"{prefix}_mask"].float()}
+
+        return part("s"), part("q")
+
+    def head(self, shared: dict[str, torch.Tensor], phi: Block, f: Features) -> torch.Tensor:
+        return phi["theta"] - f["b"] + skill_offset(phi["skill"], f["skill"], self.pad)
+
+
+def make_backbone(kind: str, population: Any) -> Backbone:
+    """A fresh copy of the population model as a backbone ("dkt" or "irt")."""
+    dkt = population.dkt
+    if kind == "dkt":
+        return DKTBackbone(dkt)
+    if kind == "irt":
+        # the IRT backbone encodes items and skills with the DKT's vocabulary (the same training data)
+        irt = population.irt
+        codes = _irt_codes(irt.vocab_, dkt.vocab_)
+        backbone = IRTBackbone(irt, dkt.vocab_, dkt.max_skills_)
+        with torch.no_grad():
+            d = np.append(irt.difficulty_, irt.difficulty_.mean())[codes]
+            backbone.difficulty.copy_(torch.as_tensor(d, dtype=torch.float32))
+        return backbone
+    raise ValueError(f"unknown backbone {kind!r}: use 'dkt' or 'irt'")
+
+
+def _irt_codes(irt_vocab: Vocabulary, vocab: Vocabulary) -> np.ndarray:
+    """For each item code of `vocab` (+ the unseen slot), the matching code in `irt_vocab`."""
+    index = {item: i for i, item in enumerate(irt_vocab.item_ids)}
+    return np.array([index.get(item, irt_vocab.n_items) for item in vocab.item_ids] + [irt_vocab.n_items])

@@ -1,0 +1,129 @@
+"""Learners as tasks: support = a learner's first k responses, query = the responses that follow.
+
+`cold_start_episodes` cuts the evaluation episodes (answers of the query hidden: a method cannot
+peek); `EpisodeSampler` draws seeded meta-batches of training learners; `episode_tensors` turns an
+episode (support + query of the same learners) into padded tensors for the neural methods.
+
+Glossary: B learners, k support size, Q query size, K skills per response.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from metatutor.data.responses import Responses
+from metatutor.models.base import Vocabulary
+from metatutor.models.sequences import encode
+
+
+@dataclass(frozen=True)
+class Episodes:
+    """Support and query of the same learners; `answers` are the hidden query answers (scoring only)."""
+
+    k: int
+    support: Responses  # each learner's first k responses (no rows when k = 0)
+    query: Responses  # the next responses, `correct` zeroed
+    answers: np.ndarray  # (N_query,) the real answers of `query`, for scoring
+
+
+def hide_answers(responses: Responses) -> Responses:
+    """The same rows with every answer set to 0, so that nothing downstream can read them."""
+    return dataclasses.replace(responses, correct=np.zeros(len(responses), dtype=np.int8))
+
+
+def cold_start_episodes(responses: Responses, k: int, *, query: int = 10) -> Episodes:
+    """Episodes of the learners with at least k + query responses."""
+    order = responses.order
+    long_enough = np.repeat(responses.lengths >= k + query, responses.lengths)
+    support = responses.select_rows(long_enough & (order < k))
+    q = responses.select_rows(long_enough & (order >= k) & (order < k + query))
+    return Episodes(k=k, support=support, query=hide_answers(q), answers=q.correct.astype(np.int8))
+
+
+def support_slices(support: Responses, query: Responses) -> tuple[np.ndarray, np.ndarray]:
+    """(B,) start and end rows in `support` of each learner of `query` (start == end: no support)."""
+    learners = query.learner[query.starts[:-1]]
+    lo = np.searchsorted(support.learner, learners, side="left")
+    hi = np.searchsorted(support.learner, learners, side="right")
+    return lo, hi
+
+
+def episode_tensors(support: Responses, query: Responses, vocab: Vocabulary, *, max_skills: int,
+                    k: int | None = None) -> dict[str, torch.Tensor]:
+    """Padded tensors of an episode batch, one row per learner of `query`.
+
+    Support is taken as each learner's last `k` support responses (all of them when k is None) and
+    left-padded, so the last support step is aligned at the end:
+        s_item (B, k), s_skill (B, k, K), s_y (B, k), s_mask (B, k)
+        q_item (B, Q), q_skill (B, Q, K), q_y (B, Q) (zeros when answers are hidden), q_mask (B, Q)
+        q_rows (B, Q) row of each query position in `query` (-1 at padding)
+    """
+    pad_item, pad_skill = vocab.n_items, vocab.n_skills + 1
+    out: dict[str, torch.Tensor] = {}
+    lo, hi = support_slices(support, query)
+    s_len = hi - lo
+    width = int(s_len.max(initial=0)) if k is None else k
+    s_enc = encode(support, vocab, max_skills=max_skills)
+    pos = np.arange(width)[None, :] - (width - np.minimum(s_len, width))[:, None]  # left padding
+    s_mask = pos >= 0
+    rows = np.where(s_mask, hi[:, None] - np.minimum(s_len, width)[:, None] + pos, 0)
+    out["s_item"] = torch.from_numpy(np.where(s_mask, s_enc.item[rows] if len(support) else 0, pad_item))
+    out["s_skill"] = torch.from_numpy(np.where(s_mask[..., None], s_enc.skill[rows] if len(support) else 0,
+                                               pad_skill))
+    out["s_y"] = torch.from_numpy(np.where(s_mask, s_enc.y[rows] if len(support) else 0, 0).astype(np.float32))
+    out["s_mask"] = torch.from_numpy(s_mask)
+    q_enc = encode(query, vocab, max_skills=max_skills)
+    q_len = query.lengths
+    qw = int(q_len.max(initial=0))
+    qpos = np.arange(qw)[None, :]
+    q_mask = qpos < q_len[:, None]
+    q_rows = np.where(q_mask, query.starts[:-1][:, None] + qpos, -1)
+    safe = np.maximum(q_rows, 0)
+    out["q_item"] = torch.from_numpy(np.where(q_mask, q_enc.item[safe], pad_item))
+    out["q_skill"] = torch.from_numpy(np.where(q_mask[..., None], q_enc.skill[safe], pad_skill))
+    out["q_y"] = torch.from_numpy(np.where(q_mask, q_enc.y[safe], 0).astype(np.float32))
+    out["q_mask"] = torch.from_numpy(q_mask)
+    out["q_rows"] = torch.from_numpy(q_rows)
+    return {key: v.long() if key.endswith(("item", "skill", "rows")) else v for key, v in out.items()}
+
+
+class EpisodeSampler:
+    """Seeded meta-batches of training learners: a support size k drawn from `ks`, then `batch_size`
+    learners with at least k + 1 responses; their next (up to) `query` responses form the query."""
+
+    def __init__(self, responses: Responses, vocab: Vocabulary, *, max_skills: int, ks: tuple[int, ...],
+                 query: int = 10, batch_size: int = 64, random_state: int | None = 0) -> None:
+        self.responses, self.vocab, self.max_skills = responses, vocab, max_skills
+        self.ks, self.query, self.batch_size = ks, query, batch_size
+        self.rng = np.random.default_rng(random_state)
+        self.enc = encode(responses, vocab, max_skills=max_skills)
+
+    def sample(self) -> tuple[int, dict[str, torch.Tensor]]:
+        k = int(self.rng.choice(self.ks))
+        lengths = self.responses.lengths
+        eligible = np.flatnonzero(lengths >= k + 1)
+        learners = self.rng.choice(eligible, size=min(self.batch_size, len(eligible)), replace=False)
+        return k, self.batch(learners, k)
+
+    def batch(self, learners: np.ndarray, k: int) -> dict[str, torch.Tensor]:
+        enc, starts = self.enc, self.responses.starts[learners]
+        n_q = np.minimum(self.responses.lengths[learners] - k, self.query)
+        s_rows = starts[:, None] + np.arange(k)[None, :]
+        qpos = np.arange(self.query)[None, :]
+        q_mask = qpos < n_q[:, None]
+        q_rows = np.where(q_mask, starts[:, None] + k + qpos, 0)
+        pad_item, pad_skill = self.vocab.n_items, self.vocab.n_skills + 1
+        return {
+            "s_item": torch.from_numpy(enc.item[s_rows]).long(),
+            "s_skill": torch.from_numpy(enc.skill[s_rows]).long(),
+            "s_y": torch.from_numpy(enc.y[s_rows]),
+            "s_mask": torch.ones(len(learners), k, dtype=torch.bool),
+            "q_item": torch.from_numpy(np.where(q_mask, enc.item[q_rows], pad_item)).long(),
+            "q_skill": torch.from_numpy(np.where(q_mask[..., None], enc.skill[q_rows], pad_skill)).long(),
+            "q_y": torch.from_numpy(np.where(q_mask, enc.y[q_rows], 0).astype(np.float32)),
+            "q_mask": torch.from_numpy(q_mask),
+        }

@@ -1,0 +1,243 @@
+"""Gradient-based meta-learning over a learner-specific block φ of a shared backbone.
+
+Pure functions over parameter dicts with `torch.func`: the inner loop takes `steps` gradient steps
+on each learner's support log-loss, `vmap(grad(...))` over the learners of a batch:
+
+    φ_learner ← φ_learner - α ⊙ ∇_φ Σ_support BCE(head(shared, φ_learner, support features))
+
+* `maml`: learns the initial φ₀ and the backbone through the inner loop (second order);
+* `fomaml`: the same with the inner gradients treated as constants (first order);
+* `reptile`: moves φ₀ toward the φ adapted on the whole task (support + query), Nichol et al. 2018;
+  the backbone follows the first-order query gradient;
+* `metasgd`: MAML with a learned inner learning rate for every entry of φ (Li et al. 2017);
+* `amortized`: no inner loop; the backbone is meta-trained on episodes so that its sequence
+  encoder adapts in the forward pass (model-based meta-learning);
+* `finetune` (baseline): the population model's φ fine-tuned on the support, no meta-training;
+* `dkt` (baseline): the population DKT as it is, predicting the query from its state after the support.
+
+Meta-training samples episodes of training learners only; validation learners pick the best
+checkpoint (query AUC). Glossary: B learners, k support size, Q query size.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from torch import nn
+from torch.func import grad, vmap
+
+from metatutor.data.responses import Responses
+from metatutor.errors import ConfigError
+from metatutor.meta.backbones import Backbone, Block, Features, make_backbone
+from metatutor.meta.base import ColdStartMethod, Population
+from metatutor.meta.episodes import EpisodeSampler, cold_start_episodes, episode_tensors
+
+log = logging.getLogger(__name__)
+METHODS = ("maml", "fomaml", "reptile", "metasgd", "amortized", "finetune", "dkt")
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    backbone: str = "dkt"  # "dkt" or "irt"
+    steps: int = 2  # inner gradient steps
+    inner_lr: float = 0.1  # α (Meta-SGD: its initial value)
+    meta_steps: int = 1500  # outer updates
+    meta_lr: float = 1e-3  # Adam on φ₀, α and the backbone
+    backbone_lr_scale: float = 0.3  # the backbone is pre-trained: it moves slower than φ₀
+    batch_size: int = 64  # learners per meta-batch
+    ks: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 7, 10, 15, 20)  # support sizes drawn in meta-training
+    query: int = 10
+    reptile_steps: int = 5  # inner steps on the whole task for Reptile's target
+    eval_every: int = 250  # meta-steps between validation checks
+    max_seconds: float | None = None
+    random_state: int | None = 0
+
+
+def make_config(cls: Any, settings: dict[str, Any], name: str) -> Any:
+    """A config dataclass from keyword settings; unknown names raise a ConfigError that lists the known ones."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigError(f"{name} has no setting {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**settings)
+
+
+def support_loss(head: Any, shared: dict[str, torch.Tensor], phi: Block, f: Features) -> torch.Tensor:
+    """Summed log-loss of ONE learner's support responses (a pure function of φ)."""
+    logit = head(shared, phi, f)
+    loss = nn.functional.binary_cross_entropy_with_logits(logit, f["y"], reduction="none")
+    return (loss * f["mask"]).sum()
+
+
+def adapt_block(head: Any, shared: dict[str, torch.Tensor], phi: Block, lr: Block, support: Features, *,
+                steps: int, first_order: bool) -> Block:
+    """φ after `steps` inner steps on each learner's support; φ and support batched over learners."""
+    if steps == 0 or support["mask"].shape[1] == 0:
+        return phi
+    step_grad = vmap(grad(lambda p, s: support_loss(head, shared, p, s)), in_dims=(0, 0), randomness="different")
+    for _ in range(steps):
+        g = step_grad(phi, support)
+        if first_order:
+            g = {name: v.detach() for name, v in g.items()}
+        phi = {name: phi[name] - lr[name] * g[name] for name in phi}
+    return phi
+
+
+def query_logits(head: Any, shared: dict[str, torch.Tensor], phi: Block, query: Features) -> torch.Tensor:
+    return vmap(lambda p, q: head(shared, p, q), in_dims=(0, 0), randomness="different")(phi, query)
+
+
+class GradientMeta(ColdStartMethod):
+    """MAML / first-order MAML / Reptile / Meta-SGD / amortised / fine-tuning on a backbone."""
+
+    def __init__(self, method: str = "maml", **settings: Any) -> None:
+        if method not in METHODS:
+            raise ConfigError(f"unknown gradient meta-learning method {method!r}; choose from {', '.join(METHODS)}")
+        self.method = method
+        self.name = method  # type: ignore[misc]
+        defaults: dict[str, Any] = {
+            "amortized": {"steps": 0},
+            "finetune": {"meta_steps": 0},
+            "dkt": {"steps": 0, "meta_steps": 0},  # the population DKT: its state after the support, as is
+        }.get(method, {})
+        self.config = make_config(MetaConfig, {**defaults, **settings}, method)
+
+    # ----- parameters ----------------------------------------------------------------------
+    def _init_params(self, backbone: Backbone) -> None:
+        shapes = backbone.block_shapes()
+        self.phi0_ = nn.ParameterDict({n: nn.Parameter(torch.zeros(s)) for n, s in shapes.items()})
+        self.log_lr_ = nn.ParameterDict({n: nn.Parameter(torch.full(s, float(np.log(self.config.inner_lr))))
+                                         for n, s in shapes.items()})
+
+    def _lr(self) -> Block:
+        return {n: p.exp() for n, p in self.log_lr_.items()}
+
+    def _batched_phi0(self, b: int) -> Block:
+        return {n: p.expand(b, *p.shape) for n, p in self.phi0_.items()}
+
+    # ----- meta-training ---------------------------------------------------------------------
+    def _fit(self, train: Responses, valid: Responses | None, population: Population) -> None:
+        cfg = self.config
+        if cfg.random_state is not None:
+            torch.manual_seed(cfg.random_state)
+        self.backbone_ = make_backbone(cfg.backbone, population)
+        self._init_params(self.backbone_)
+        if cfg.meta_steps == 0:
+            self.backbone_.eval()
+            return
+        groups: list[dict[str, Any]] = [
+            {"params": list(self.phi0_.parameters()), "lr": cfg.meta_lr * 10},
+            {"params": list(self.backbone_.parameters()), "lr": cfg.meta_lr * cfg.backbone_lr_scale},
+        ]
+        if self.method == "metasgd":
+            groups.append({"params": list(self.log_lr_.parameters()), "lr": cfg.meta_lr * 10})
+        opt = torch.optim.Adam(groups)
+        sampler = EpisodeSampler(train, self.backbone_.vocab, max_skills=self.backbone_.max_skills, ks=cfg.ks,
+                                 query=cfg.query, batch_size=cfg.batch_size, random_state=cfg.random_state)
+        valid_eps = self._validation_episodes(valid)
+        best_state, best_auc = self._state(), self._validate(valid_eps) if valid_eps else -1.0
+        self.history_: list[dict[str, float]] = [{"step": 0, "valid_auc": best_auc}]
+        started = time.perf_counter()
+        for step in range(1, cfg.meta_steps + 1):
+            self.backbone_.train()
+            _, batch = sampler.sample()
+            loss = self._meta_loss(batch)
+            opt.zero_grad()
+            loss.backward()
+            if self.method == "reptile":
+                self._reptile_direction(batch)
+            nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 5.0)
+            opt.step()
+            over_time = cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds
+            if valid_eps and (step % cfg.eval_every == 0 or step == cfg.meta_steps or over_time):
+                auc = self._validate(valid_eps)
+                self.history_.append({"step": step, "valid_auc": auc, "seconds": time.perf_counter() - started})
+                log.info("%s step %d: valid query AUC %.4f", self.method, step, auc)
+                if auc > best_auc:
+                    best_state, best_auc = self._state(), auc
+            if over_time:
+                break
+        self._load_state(best_state)
+        self.backbone_.eval()
+
+    def _meta_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        support, query = self.backbone_.features(batch)
+        shared = self.backbone_.head_params()
+        phi = adapt_block(self.backbone_.head, shared, self._batched_phi0(batch["q_item"].shape[0]), self._lr(),
+                          support, steps=self.config.steps, first_order=self.method in ("fomaml", "reptile"))
+        logit = query_logits(self.backbone_.head, shared, phi, query)
+        loss = nn.functional.binary_cross_entropy_with_logits(logit, query["y"], reduction="none")
+        return (loss * query["mask"]).sum() / query["mask"].sum().clamp(min=1.0)
+
+    def _reptile_direction(self, batch: dict[str, torch.Tensor]) -> None:
+        """Replace φ₀'s gradient by Reptile's: φ₀ minus the mean φ adapted on support + query."""
+        with torch.no_grad():
+            support, query = self.backbone_.features(batch)
+        task = {n: torch.cat([support[n], query[n]], dim=1) for n in support}
+        shared = {n: p.detach() for n, p in self.backbone_.head_params().items()}
+        phi0 = {n: p.detach() for n, p in self._batched_phi0(batch["q_item"].shape[0]).items()}
+        adapted = adapt_block(self.backbone_.head, shared, phi0, {n: v.detach() for n, v in self._lr().items()},
+                              task, steps=self.config.reptile_steps, first_order=True)
+        for name, p in self.phi0_.items():
+            p.grad = (p.detach() - adapted[name].detach().mean(0)) / (self.config.inner_lr * self.config.reptile_steps)
+
+    # ----- validation and checkpoints -----------------------------------------------------------
+    def _validation_episodes(self, valid: Responses | None) -> list[tuple[Any, np.ndarray]]:
+        if valid is None or not len(valid):
+            return []
+        out = []
+        for k in (1, 3, 5, 10):
+            ep = cold_start_episodes(valid, k, query=self.config.query)
+            if len(ep.query):
+                out.append((ep, ep.answers))
+        return out
+
+    def _validate(self, episodes: list[tuple[Any, np.ndarray]]) -> float:
+        p = np.concatenate([self.predict_query(ep.support, ep.query) for ep, _ in episodes])
+        y = np.concatenate([a for _, a in episodes])
+        return float(roc_auc_score(y, p)) if len(np.unique(y)) > 1 else 0.5
+
+    def _state(self) -> dict[str, Any]:
+        return copy.deepcopy({"backbone": self.backbone_.state_dict(), "phi0": self.phi0_.state_dict(),
+                              "log_lr": self.log_lr_.state_dict()})
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.backbone_.load_state_dict(state["backbone"])
+        self.phi0_.load_state_dict(state["phi0"])
+        self.log_lr_.load_state_dict(state["log_lr"])
+
+    # ----- adaptation and prediction ---------------------------------------------------------------
+    def adapt_batch(self, batch: dict[str, torch.Tensor]) -> tuple[Block, Features]:
+        """Adapted blocks φ (B, ...) and the query features of an episode batch."""
+        self.backbone_.eval()
+        with torch.no_grad():
+            support, query = self.backbone_.features(batch)
+            shared = self.backbone_.head_params()
+        with torch.enable_grad():
+            phi = adapt_block(self.backbone_.head, shared, self._batched_phi0(batch["q_item"].shape[0]),
+                              self._lr(), support, steps=self.config.steps, first_order=True)
+        return {n: v.detach() for n, v in phi.items()}, query
+
+    @torch.no_grad()
+    def predict_query(self, support: Responses, query: Responses) -> np.ndarray:
+        self._check_fitted()
+        out = np.empty(len(query))
+        lengths = query.lengths
+        for lo in range(0, query.n_learners, 512):
+            hi = min(lo + 512, query.n_learners)
+            part = query.select_rows(np.repeat((np.arange(query.n_learners) >= lo) & (np.arange(query.n_learners) < hi),
+                                               lengths))
+            batch = episode_tensors(support, part, self.backbone_.vocab, max_skills=self.backbone_.max_skills)
+            phi, feats = self.adapt_batch(batch)
+            logit = query_logits(self.backbone_.head, self.backbone_.head_params(), phi, feats)
+            m = batch["q_mask"]
+            out[query.starts[lo] + batch["q_rows"][m].numpy()] = torch.sigmoid(logit[m]).double().numpy()
+        return out
