@@ -117,3 +117,29 @@ def test_errors() -> None:
         GradientMeta("sgd")
     with pytest.raises(NotFittedError):
         make_method("irt").predict_query(None, None)  # type: ignore[arg-type]
+
+
+def test_adapt_one_learner_at_a_time_matches_the_batch(split: Split, population: Population) -> None:
+    m = make_method("metasgd", meta_steps=10, eval_every=10, batch_size=16).fit(split.train, split.valid, population)
+    ep = cold_start_episodes(split.test, 4)
+    together = m.predict_query(ep.support, ep.query)
+    learner = ep.query.learners_present()[2]
+    one = m.adapt(ep.support.select_learners([learner]))
+    assert list(one.learner_ids) == [learner] and one.phi["skill"].shape[0] == 1
+    alone = m.predict_adapted(one, ep.query.select_learners([learner]))
+    rows = ep.query.learner_ids[ep.query.learner] == learner
+    assert np.allclose(alone, together[rows], atol=1e-5)
+    # a learner without responses gets the meta-learned prior (k = 0)
+    codes = np.array([ep.query.learner[0]])
+    empty = m.adapt(ep.support.select_rows(np.zeros(len(ep.support), bool)), codes)
+    assert torch.allclose(empty.phi["bias"][0], m.phi0_["bias"])
+
+
+@pytest.mark.parametrize("name", ["maml", "fomaml", "reptile", "metasgd"])
+def test_gradient_methods_run_on_the_irt_backbone(name: str, split: Split, population: Population) -> None:
+    m = make_method(name, backbone="irt", meta_steps=30, eval_every=10, batch_size=32)
+    m.fit(split.train, split.valid, population)
+    ep = cold_start_episodes(split.test, 10)
+    p = m.predict_query(ep.support, ep.query)
+    assert np.all((p > 0) & (p < 1)) and roc_auc_score(ep.answers, p) > 0.6
+    assert set(m.phi0_) == {"theta", "skill"}

@@ -5,8 +5,9 @@ sequence encoder), then `head(shared_head, φ, features)` gives the logits of ON
 learner's block φ. The head is a pure function, so `torch.func.grad` and `vmap` adapt φ learner by
 learner (see `gradient.py`).
 
-* `DKTBackbone`: the DKT network (LSTM over the support, Rasch question embeddings). φ = an output
-  bias, a logit offset per skill, and an offset added to the knowledge state.
+* `DKTBackbone`: the DKT network (LSTM over the support, Rasch question embeddings) plus a learned
+  vector for how many steps ahead a query position lies. φ = an output bias, a logit offset per
+  skill, and an offset added to the knowledge state.
 * `IRTBackbone`: item difficulties. φ = an ability θ and a logit offset per skill.
 
 Glossary: B learners, T positions, K skills per response, H hidden size, S skills.
@@ -27,6 +28,7 @@ from metatutor.models.dkt import DKT
 from metatutor.models.irt import IRT
 
 Features = dict[str, torch.Tensor]
+MAX_AHEAD = 32  # query positions beyond this share the last "steps ahead" vector
 Block = dict[str, torch.Tensor]
 
 
@@ -44,12 +46,27 @@ class Backbone(nn.Module):
     def block_shapes(self) -> dict[str, tuple[int, ...]]:
         raise NotImplementedError
 
-    def features(self, batch: dict[str, torch.Tensor]) -> tuple[Features, Features]:
-        """Support features (B, k, ...) and query features (B, Q, ...)."""
+    def encode_support(self, batch: dict[str, torch.Tensor]) -> tuple[Features, torch.Tensor]:
+        """Support features (B, k, ...) and a context (B, C) summarising the support (the DKT state)."""
         raise NotImplementedError
+
+    def query_features(self, context: torch.Tensor, batch: dict[str, torch.Tensor]) -> Features:
+        """Query features (B, Q, ...) from the support context and the query items."""
+        raise NotImplementedError
+
+    def features(self, batch: dict[str, torch.Tensor]) -> tuple[Features, Features]:
+        """Support features (B, k, ...) and query features (B, Q, ...) of an episode batch."""
+        support, context = self.encode_support(batch)
+        return support, self.query_features(context, batch)
 
     def head_params(self) -> dict[str, torch.Tensor]:
         return {}
+
+    def meta_parameters(self) -> list[nn.Parameter]:
+        """The shared parameters meta-training may move. Per-item parameters stay as pre-trained on
+        every response: episodes see only the start of each sequence, and thousands of item offsets
+        overfit them within a few hundred steps."""
+        return list(self.parameters())
 
     def head(self, shared: dict[str, torch.Tensor], phi: Block, f: Features) -> torch.Tensor:
         """(T,) logits of one learner from its block φ and its features f (T, ...)."""
@@ -57,16 +74,25 @@ class Backbone(nn.Module):
 
 
 class DKTBackbone(Backbone):
-    def __init__(self, dkt: DKT) -> None:
+    def __init__(self, dkt: DKT, irt_difficulty: np.ndarray | None = None) -> None:
         super().__init__()
         self.net = copy.deepcopy(dkt.net_)
         self.vocab, self.max_skills = dkt.vocab_, dkt.max_skills_
         self.pad = self.vocab.n_skills + 1
+        # the population IRT's item difficulties (DKT item codes + the unseen slot), weighed by a learned
+        # scalar that starts at 0: the backbone starts as the plain DKT
+        d = np.zeros(self.vocab.n_items + 1) if irt_difficulty is None else irt_difficulty - irt_difficulty.mean()
+        self.register_buffer("irt_difficulty", torch.as_tensor(d, dtype=torch.float32))
+        self.irt_weight = nn.Parameter(torch.zeros(()))
+        # how far ahead a query position lies (0 = the next response): learners change while they
+        # practise, so a forecast j steps ahead is not the next-step forecast; zero = the plain DKT
+        self.ahead = nn.Embedding(MAX_AHEAD, self.net.skill.weight.shape[1])
+        nn.init.zeros_(self.ahead.weight)
 
     def block_shapes(self) -> dict[str, tuple[int, ...]]:
         return {"bias": (1,), "skill": (self.vocab.n_skills + 2,), "state": (self.net.h0.shape[0],)}
 
-    def features(self, batch: dict[str, torch.Tensor]) -> tuple[Features, Features]:
+    def encode_support(self, batch: dict[str, torch.Tensor]) -> tuple[Features, torch.Tensor]:
         net = self.net
         s_item, s_skill, s_y = batch["s_item"], batch["s_skill"], batch["s_y"]
         b, k = s_item.shape
@@ -81,21 +107,35 @@ class DKTBackbone(Backbone):
             x = x * batch["s_mask"].unsqueeze(-1).float()
             hs, _ = net.lstm(net.drop(x))
             prev = torch.cat([h0[:, None], hs[:, :-1]], dim=1)
-            last = hs[:, -1]
+            last = torch.where(batch["s_mask"].any(1, keepdim=True), hs[:, -1], h0)
         else:
             q_s = torch.zeros(b, 0, net.skill.weight.shape[1])
             prev, last = torch.zeros(b, 0, h0.shape[1]), h0
-        q_q, _ = net.question(batch["q_item"], batch["q_skill"])
-        n_q = batch["q_item"].shape[1]
-        support = {"h": net.drop(prev), "q": q_s, "beta": net.item_bias(s_item).squeeze(-1), "skill": s_skill,
+        support = {"h": net.drop(prev), "q": q_s, "beta": self._item_offset(s_item), "skill": s_skill,
                    "y": s_y, "mask": batch["s_mask"].float()}
-        query = {"h": net.drop(last)[:, None].expand(b, n_q, -1), "q": q_q,
-                 "beta": net.item_bias(batch["q_item"]).squeeze(-1), "skill": batch["q_skill"],
-                 "y": batch["q_y"], "mask": batch["q_mask"].float()}
-        return support, query
+        return support, last
+
+    def query_features(self, context: torch.Tensor, batch: dict[str, torch.Tensor]) -> Features:
+        q_q, _ = self.net.question(batch["q_item"], batch["q_skill"])
+        b, n_q = batch["q_item"].shape
+        # `q_ahead` (B, Q) says how far ahead each position lies; default: the query is the next Q responses
+        ahead = batch.get("q_ahead", torch.arange(n_q)[None].expand(b, -1))
+        q_q = q_q + self.ahead(ahead.clamp(max=MAX_AHEAD - 1))
+        return {"h": self.net.drop(context)[:, None].expand(b, n_q, -1), "q": q_q,
+                "beta": self._item_offset(batch["q_item"]), "skill": batch["q_skill"],
+                "y": batch["q_y"], "mask": batch["q_mask"].float()}
+
+    def _item_offset(self, item: torch.Tensor) -> torch.Tensor:
+        """(B, T) the DKT item bias β_i minus the weighed IRT difficulty of the item."""
+        irt: torch.Tensor = self.irt_difficulty  # type: ignore[assignment]
+        return self.net.item_bias(item).squeeze(-1) - self.irt_weight * irt[item]
 
     def head_params(self) -> dict[str, torch.Tensor]:
         return dict(self.net.out.named_parameters())
+
+    def meta_parameters(self) -> list[nn.Parameter]:
+        frozen = {id(self.net.difficulty.weight), id(self.net.item_bias.weight)}
+        return [p for p in self.parameters() if id(p) not in frozen]
 
     def head(self, shared: dict[str, torch.Tensor], phi: Block, f: Features) -> torch.Tensor:
         x = torch.cat([f["h"] + phi["state"], f["q"]], dim=-1)
@@ -113,12 +153,18 @@ class IRTBackbone(Backbone):
     def block_shapes(self) -> dict[str, tuple[int, ...]]:
         return {"theta": (1,), "skill": (self.vocab.n_skills + 2,)}
 
-    def features(self, batch: dict[str, torch.Tensor]) -> tuple[Features, Features]:
-        def part(prefix: str) -> Features:
-            return {"b": self.difficulty[batch[f"{prefix}_item"]], "skill": batch[f"{prefix}_skill"],
-                    "y": batch[f"{prefix}_y"], "mask": batch[f"{prefix}_mask"].float()}
+    def _part(self, batch: dict[str, torch.Tensor], prefix: str) -> Features:
+        return {"b": self.difficulty[batch[f"{prefix}_item"]], "skill": batch[f"{prefix}_skill"],
+                "y": batch[f"{prefix}_y"], "mask": batch[f"{prefix}_mask"].float()}
 
-        return part("s"), part("q")
+    def encode_support(self, batch: dict[str, torch.Tensor]) -> tuple[Features, torch.Tensor]:
+        return self._part(batch, "s"), torch.zeros(batch["s_item"].shape[0], 0)
+
+    def query_features(self, context: torch.Tensor, batch: dict[str, torch.Tensor]) -> Features:
+        return self._part(batch, "q")
+
+    def meta_parameters(self) -> list[nn.Parameter]:
+        return []
 
     def head(self, shared: dict[str, torch.Tensor], phi: Block, f: Features) -> torch.Tensor:
         return phi["theta"] - f["b"] + skill_offset(phi["skill"], f["skill"], self.pad)
@@ -126,13 +172,12 @@ class IRTBackbone(Backbone):
 
 def make_backbone(kind: str, population: Any) -> Backbone:
     """A fresh copy of the population model as a backbone ("dkt" or "irt")."""
-    dkt = population.dkt
+    dkt, irt = population.dkt, population.irt
+    # both backbones encode items and skills with the DKT's vocabulary (the same training data)
+    codes = _irt_codes(irt.vocab_, dkt.vocab_)
     if kind == "dkt":
-        return DKTBackbone(dkt)
+        return DKTBackbone(dkt, np.append(irt.difficulty_, irt.difficulty_.mean())[codes])
     if kind == "irt":
-        # the IRT backbone encodes items and skills with the DKT's vocabulary (the same training data)
-        irt = population.irt
-        codes = _irt_codes(irt.vocab_, dkt.vocab_)
         backbone = IRTBackbone(irt, dkt.vocab_, dkt.max_skills_)
         with torch.no_grad():
             d = np.append(irt.difficulty_, irt.difficulty_.mean())[codes]

@@ -44,51 +44,63 @@ def cold_start_episodes(responses: Responses, k: int, *, query: int = 10) -> Epi
     return Episodes(k=k, support=support, query=hide_answers(q), answers=q.correct.astype(np.int8))
 
 
-def support_slices(support: Responses, query: Responses) -> tuple[np.ndarray, np.ndarray]:
-    """(B,) start and end rows in `support` of each learner of `query` (start == end: no support)."""
-    learners = query.learner[query.starts[:-1]]
+def support_slices(support: Responses, learners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(B,) start and end rows in `support` of each learner code (start == end: no support)."""
     lo = np.searchsorted(support.learner, learners, side="left")
     hi = np.searchsorted(support.learner, learners, side="right")
     return lo, hi
 
 
-def episode_tensors(support: Responses, query: Responses, vocab: Vocabulary, *, max_skills: int,
+def support_tensors(support: Responses, learners: np.ndarray, vocab: Vocabulary, *, max_skills: int,
                     k: int | None = None) -> dict[str, torch.Tensor]:
-    """Padded tensors of an episode batch, one row per learner of `query`.
-
-    Support is taken as each learner's last `k` support responses (all of them when k is None) and
-    left-padded, so the last support step is aligned at the end:
+    """The support of each learner code in `learners` (codes of `support.learner_ids`): their last `k`
+    responses (all of them when k is None), left-padded so the last step is aligned at the end:
         s_item (B, k), s_skill (B, k, K), s_y (B, k), s_mask (B, k)
-        q_item (B, Q), q_skill (B, Q, K), q_y (B, Q) (zeros when answers are hidden), q_mask (B, Q)
-        q_rows (B, Q) row of each query position in `query` (-1 at padding)
     """
     pad_item, pad_skill = vocab.n_items, vocab.n_skills + 1
-    out: dict[str, torch.Tensor] = {}
-    lo, hi = support_slices(support, query)
+    lo, hi = support_slices(support, learners)
     s_len = hi - lo
     width = int(s_len.max(initial=0)) if k is None else k
-    s_enc = encode(support, vocab, max_skills=max_skills)
-    pos = np.arange(width)[None, :] - (width - np.minimum(s_len, width))[:, None]  # left padding
-    s_mask = pos >= 0
-    rows = np.where(s_mask, hi[:, None] - np.minimum(s_len, width)[:, None] + pos, 0)
-    out["s_item"] = torch.from_numpy(np.where(s_mask, s_enc.item[rows] if len(support) else 0, pad_item))
-    out["s_skill"] = torch.from_numpy(np.where(s_mask[..., None], s_enc.skill[rows] if len(support) else 0,
-                                               pad_skill))
-    out["s_y"] = torch.from_numpy(np.where(s_mask, s_enc.y[rows] if len(support) else 0, 0).astype(np.float32))
-    out["s_mask"] = torch.from_numpy(s_mask)
-    q_enc = encode(query, vocab, max_skills=max_skills)
-    q_len = query.lengths
-    qw = int(q_len.max(initial=0))
-    qpos = np.arange(qw)[None, :]
-    q_mask = qpos < q_len[:, None]
-    q_rows = np.where(q_mask, query.starts[:-1][:, None] + qpos, -1)
-    safe = np.maximum(q_rows, 0)
-    out["q_item"] = torch.from_numpy(np.where(q_mask, q_enc.item[safe], pad_item))
-    out["q_skill"] = torch.from_numpy(np.where(q_mask[..., None], q_enc.skill[safe], pad_skill))
-    out["q_y"] = torch.from_numpy(np.where(q_mask, q_enc.y[safe], 0).astype(np.float32))
-    out["q_mask"] = torch.from_numpy(q_mask)
-    out["q_rows"] = torch.from_numpy(q_rows)
-    return {key: v.long() if key.endswith(("item", "skill", "rows")) else v for key, v in out.items()}
+    used = np.minimum(s_len, width)
+    pos = np.arange(width)[None, :] - (width - used)[:, None]  # left padding
+    mask = pos >= 0
+    if not len(support):
+        mask[:] = False
+    enc = encode(support, vocab, max_skills=max_skills)
+    rows = np.where(mask, hi[:, None] - used[:, None] + pos, 0)
+    item = np.where(mask, enc.item[rows], pad_item) if len(support) else np.full(mask.shape, pad_item)
+    skill = (np.where(mask[..., None], enc.skill[rows], pad_skill) if len(support)
+             else np.full((*mask.shape, max_skills), pad_skill))
+    y = np.where(mask, enc.y[rows], 0.0) if len(support) else np.zeros(mask.shape)
+    return {"s_item": torch.from_numpy(item).long(), "s_skill": torch.from_numpy(skill).long(),
+            "s_y": torch.from_numpy(y.astype(np.float32)), "s_mask": torch.from_numpy(mask)}
+
+
+def query_tensors(query: Responses, vocab: Vocabulary, *, max_skills: int) -> dict[str, torch.Tensor]:
+    """One row per learner of `query`, right-padded:
+        q_item (B, Q), q_skill (B, Q, K), q_y (B, Q) (zeros when answers are hidden), q_mask (B, Q),
+        q_rows (B, Q) row of each position in `query` (-1 at padding)
+    """
+    pad_item, pad_skill = vocab.n_items, vocab.n_skills + 1
+    enc = encode(query, vocab, max_skills=max_skills)
+    lengths = query.lengths
+    pos = np.arange(int(lengths.max(initial=0)))[None, :]
+    mask = pos < lengths[:, None]
+    rows = np.where(mask, query.starts[:-1][:, None] + pos, -1)
+    safe = np.maximum(rows, 0)
+    return {"q_item": torch.from_numpy(np.where(mask, enc.item[safe], pad_item)).long(),
+            "q_skill": torch.from_numpy(np.where(mask[..., None], enc.skill[safe], pad_skill)).long(),
+            "q_y": torch.from_numpy(np.where(mask, enc.y[safe], 0).astype(np.float32)),
+            "q_mask": torch.from_numpy(mask), "q_rows": torch.from_numpy(rows).long()}
+
+
+def episode_tensors(support: Responses, query: Responses, vocab: Vocabulary, *, max_skills: int,
+                    k: int | None = None) -> dict[str, torch.Tensor]:
+    """Padded tensors of an episode batch, one row per learner of `query` (see `support_tensors` and
+    `query_tensors`)."""
+    learners = query.learner[query.starts[:-1]]
+    return {**support_tensors(support, learners, vocab, max_skills=max_skills, k=k),
+            **query_tensors(query, vocab, max_skills=max_skills)}
 
 
 class EpisodeSampler:

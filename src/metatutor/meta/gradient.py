@@ -38,10 +38,20 @@ from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError
 from metatutor.meta.backbones import Backbone, Block, Features, make_backbone
 from metatutor.meta.base import ColdStartMethod, Population
-from metatutor.meta.episodes import EpisodeSampler, cold_start_episodes, episode_tensors
+from metatutor.meta.episodes import EpisodeSampler, cold_start_episodes, query_tensors, support_tensors
 
 log = logging.getLogger(__name__)
 METHODS = ("maml", "fomaml", "reptile", "metasgd", "amortized", "finetune", "dkt")
+
+
+@dataclass(frozen=True)
+class AdaptedLearners:
+    """Personalised state of some learners: their adapted block φ (B, ...) and the backbone's context
+    after their responses (B, C), e.g. the DKT knowledge state."""
+
+    learner_ids: np.ndarray  # (B,)
+    phi: dict[str, torch.Tensor]
+    context: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,7 @@ class MetaConfig:
     ks: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 7, 10, 15, 20)  # support sizes drawn in meta-training
     query: int = 10
     reptile_steps: int = 5  # inner steps on the whole task for Reptile's target
-    eval_every: int = 250  # meta-steps between validation checks
+    eval_every: int = 100  # meta-steps between validation checks
     max_seconds: float | None = None
     random_state: int | None = 0
 
@@ -79,12 +89,17 @@ def support_loss(head: Any, shared: dict[str, torch.Tensor], phi: Block, f: Feat
 
 def adapt_block(head: Any, shared: dict[str, torch.Tensor], phi: Block, lr: Block, support: Features, *,
                 steps: int, first_order: bool) -> Block:
-    """φ after `steps` inner steps on each learner's support; φ and support batched over learners."""
+    """φ after `steps` inner steps on each learner's support; φ and support batched over learners.
+
+    The learners' losses are independent, so the gradient of their sum with respect to the batched
+    φ holds each learner's own gradient: `grad` of the `vmap`-ped loss, one transform deep (cheaper
+    than `vmap(grad(...))` and identical)."""
     if steps == 0 or support["mask"].shape[1] == 0:
         return phi
-    step_grad = vmap(grad(lambda p, s: support_loss(head, shared, p, s)), in_dims=(0, 0), randomness="different")
+    per_learner = vmap(lambda p, s: support_loss(head, shared, p, s), in_dims=(0, 0), randomness="different")
+    step_grad = grad(lambda p: per_learner(p, support).sum())
     for _ in range(steps):
-        g = step_grad(phi, support)
+        g = step_grad(phi)
         if first_order:
             g = {name: v.detach() for name, v in g.items()}
         phi = {name: phi[name] - lr[name] * g[name] for name in phi}
@@ -108,7 +123,7 @@ class GradientMeta(ColdStartMethod):
             "finetune": {"meta_steps": 0},
             "dkt": {"steps": 0, "meta_steps": 0},  # the population DKT: its state after the support, as is
         }.get(method, {})
-        self.config = make_config(MetaConfig, {**defaults, **settings}, method)
+        self.config = make_config(MetaConfig, {**settings, **defaults}, method)  # baselines stay baselines
 
     # ----- parameters ----------------------------------------------------------------------
     def _init_params(self, backbone: Backbone) -> None:
@@ -135,10 +150,11 @@ class GradientMeta(ColdStartMethod):
             return
         groups: list[dict[str, Any]] = [
             {"params": list(self.phi0_.parameters()), "lr": cfg.meta_lr * 10},
-            {"params": list(self.backbone_.parameters()), "lr": cfg.meta_lr * cfg.backbone_lr_scale},
+            {"params": self.backbone_.meta_parameters(), "lr": cfg.meta_lr * cfg.backbone_lr_scale},
         ]
         if self.method == "metasgd":
             groups.append({"params": list(self.log_lr_.parameters()), "lr": cfg.meta_lr * 10})
+        groups = [g for g in groups if g["params"]]
         opt = torch.optim.Adam(groups)
         sampler = EpisodeSampler(train, self.backbone_.vocab, max_skills=self.backbone_.max_skills, ks=cfg.ks,
                                  query=cfg.query, batch_size=cfg.batch_size, random_state=cfg.random_state)
@@ -215,29 +231,43 @@ class GradientMeta(ColdStartMethod):
         self.log_lr_.load_state_dict(state["log_lr"])
 
     # ----- adaptation and prediction ---------------------------------------------------------------
-    def adapt_batch(self, batch: dict[str, torch.Tensor]) -> tuple[Block, Features]:
-        """Adapted blocks φ (B, ...) and the query features of an episode batch."""
-        self.backbone_.eval()
+    def adapt(self, responses: Responses, learners: np.ndarray | None = None) -> AdaptedLearners:
+        """The personalised state of each learner from their responses so far: one learner or many.
+
+        `learners` are codes into `responses.learner_ids` (default: the learners with rows); a learner
+        without rows gets the meta-learned prior (k = 0)."""
+        self._check_fitted()
+        bb = self.backbone_.eval()
+        codes = responses.learner[responses.starts[:-1]] if learners is None else np.asarray(learners)
+        batch = support_tensors(responses, codes, bb.vocab, max_skills=bb.max_skills)
         with torch.no_grad():
-            support, query = self.backbone_.features(batch)
-            shared = self.backbone_.head_params()
+            support, context = bb.encode_support(batch)
         with torch.enable_grad():
-            phi = adapt_block(self.backbone_.head, shared, self._batched_phi0(batch["q_item"].shape[0]),
-                              self._lr(), support, steps=self.config.steps, first_order=True)
-        return {n: v.detach() for n, v in phi.items()}, query
+            phi = adapt_block(bb.head, bb.head_params(), self._batched_phi0(len(codes)), self._lr(), support,
+                              steps=self.config.steps, first_order=True)
+        return AdaptedLearners(responses.learner_ids[codes], {n: v.detach() for n, v in phi.items()}, context)
 
     @torch.no_grad()
+    def predict_adapted(self, adapted: AdaptedLearners, query: Responses) -> np.ndarray:
+        """(N,) P(correct) of each row of `query`, whose learners are those of `adapted`, in that order."""
+        bb = self.backbone_.eval()
+        batch = query_tensors(query, bb.vocab, max_skills=bb.max_skills)
+        if batch["q_item"].shape[0] != len(adapted.learner_ids):
+            raise ConfigError("the query must hold rows for exactly the adapted learners, in the same order")
+        feats = bb.query_features(adapted.context, batch)
+        logit = query_logits(bb.head, bb.head_params(), adapted.phi, feats)
+        out = np.empty(len(query))
+        m = batch["q_mask"]
+        out[batch["q_rows"][m].numpy()] = torch.sigmoid(logit[m]).double().numpy()
+        return out
+
     def predict_query(self, support: Responses, query: Responses) -> np.ndarray:
         self._check_fitted()
         out = np.empty(len(query))
-        lengths = query.lengths
-        for lo in range(0, query.n_learners, 512):
-            hi = min(lo + 512, query.n_learners)
-            part = query.select_rows(np.repeat((np.arange(query.n_learners) >= lo) & (np.arange(query.n_learners) < hi),
-                                               lengths))
-            batch = episode_tensors(support, part, self.backbone_.vocab, max_skills=self.backbone_.max_skills)
-            phi, feats = self.adapt_batch(batch)
-            logit = query_logits(self.backbone_.head, self.backbone_.head_params(), phi, feats)
-            m = batch["q_mask"]
-            out[query.starts[lo] + batch["q_rows"][m].numpy()] = torch.sigmoid(logit[m]).double().numpy()
+        for lo in range(0, query.n_learners, 1024):
+            hi = min(lo + 1024, query.n_learners)
+            part = query if (lo, hi) == (0, query.n_learners) else query.select_rows(
+                (query.learner >= query.learner[query.starts[lo]]) & (query.learner <= query.learner[query.starts[hi] - 1]))
+            adapted = self.adapt(support, part.learner[part.starts[:-1]])
+            out[query.starts[lo] : query.starts[hi]] = self.predict_adapted(adapted, part)
         return out

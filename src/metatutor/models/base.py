@@ -12,6 +12,7 @@ from training learners and returns `self`, learned attributes end in `_`.
 
 from __future__ import annotations
 
+import functools
 import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields, is_dataclass
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 from safetensors.numpy import load_file, save_file
 
-from metatutor.data.responses import Responses, codes_for
+from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError, NotFittedError
 
 FORMAT_VERSION = 1
@@ -50,17 +51,21 @@ class Vocabulary:
     def n_skills(self) -> int:
         return len(self.skill_ids)
 
+    @functools.cached_property
+    def _item_index(self) -> pd.Index:
+        return pd.Index(self.item_ids)
+
+    @functools.cached_property
+    def _skill_index(self) -> pd.Index:
+        return pd.Index(self.skill_ids)
+
     def items(self, responses: Responses) -> np.ndarray:
         """(N,) item codes; unseen items get `n_items`."""
-        codes = codes_for(responses.item_ids, self.item_ids)
-        codes[codes < 0] = self.n_items
-        return codes[responses.item]
+        return _map_codes(responses.item, responses.item_ids, self._item_index)
 
     def skills(self, responses: Responses) -> np.ndarray:
         """(Z,) skill codes of the skill links; unseen skills get `n_skills`."""
-        codes = codes_for(responses.skill_ids, self.skill_ids)
-        codes[codes < 0] = self.n_skills
-        return codes[responses.skill]
+        return _map_codes(responses.skill, responses.skill_ids, self._skill_index)
 
     def to_json(self) -> dict[str, list[str]]:
         return {"item_ids": [str(x) for x in self.item_ids], "skill_ids": [str(x) for x in self.skill_ids]}
@@ -68,6 +73,14 @@ class Vocabulary:
     @classmethod
     def from_json(cls, data: dict[str, list[str]]) -> Vocabulary:
         return cls(np.asarray(data["item_ids"], dtype=object), np.asarray(data["skill_ids"], dtype=object))
+
+
+def _map_codes(codes: np.ndarray, ids: np.ndarray, index: pd.Index) -> np.ndarray:
+    """Codes into `ids` -> positions in `index` (len(index) when absent), mapping only the codes used."""
+    used, inverse = np.unique(codes, return_inverse=True)
+    mapped = index.get_indexer(pd.Index(ids[used])) if len(used) else np.zeros(0, dtype=np.int64)
+    mapped[mapped < 0] = len(index)
+    return mapped[inverse].astype(np.int64).reshape(codes.shape)
 
 
 class LearnerModel(ABC):

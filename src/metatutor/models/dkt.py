@@ -38,10 +38,12 @@ class DKTConfig:
     hidden: int = 128  # H
     dropout: float = 0.2
     lr: float = 1e-3
-    batch_size: int = 32  # learners per batch
+    batch_size: int | None = None  # learners per batch; None: 32, fewer (down to 8) when there are under
+    # 40 batches of 32 learners, so that small cohorts of long sequences (statics) still get enough updates
     window: int = 200  # steps per truncated-BPTT window (state carried across windows)
     max_epochs: int = 30
     patience: int = 3  # epochs without a better validation AUC before stopping
+    lr_decay: float = 1.0  # learning rates are multiplied by this after an epoch without improvement
     difficulty_l2: float = 1e-3  # L2 on the item offsets μ and β of the items in a batch
     max_skills: int = 4  # skills kept per response
     item_lr_scale: float = 0.5  # learning-rate factor of the item offsets (they overfit quickly)
@@ -124,6 +126,7 @@ class DKT(LearnerModel):
         self.max_skills_ = int(min(cfg.max_skills, max(1, train.n_skills_per_response.max(initial=1))))
         self.net_ = self._build()
         enc = encode(train, self.vocab_, max_skills=self.max_skills_)
+        self.batch_size_ = cfg.batch_size or int(np.clip(train.n_learners // 40, 8, 32))
         pads = {"pad_item": self.vocab_.n_items, "pad_skill": self.vocab_.n_skills + 1}
         self._init_item_bias(enc)
         item_params = [self.net_.difficulty.weight, self.net_.item_bias.weight]
@@ -136,7 +139,7 @@ class DKT(LearnerModel):
         for epoch in range(cfg.max_epochs):
             self.net_.train()
             total, count = 0.0, 0
-            for learners in length_batches(enc.lengths, batch_size=cfg.batch_size, rng=rng):
+            for learners in length_batches(enc.lengths, batch_size=self.batch_size_, rng=rng):
                 batch = {k: v.to(cfg.device) for k, v in make_batch(enc, learners, **pads).items()}
                 state = None
                 for w0 in range(0, batch["y"].shape[1], cfg.window):
@@ -164,6 +167,8 @@ class DKT(LearnerModel):
                     best, best_auc, bad = copy.deepcopy(self.net_.state_dict()), auc, 0
                 else:
                     bad += 1
+                    for group in opt.param_groups:
+                        group["lr"] *= cfg.lr_decay
             else:
                 best = copy.deepcopy(self.net_.state_dict())
             self.history_.append(record)
