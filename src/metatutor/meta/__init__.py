@@ -13,7 +13,7 @@ from metatutor.meta.proto import Prototypes
 
 BASELINES = ("population", "scratch", "map", "finetune", "dkt", "irt")
 OURS = ("maml", "fomaml", "reptile", "metasgd", "proto", "amortized")
-DEFAULT_METHOD = "amortized"  # chosen on validation learners of assist2009_pid fold 1 (docs/benchmarks.md)
+DEFAULT_METHOD = "metasgd"  # chosen on validation learners of assist2009_pid fold 1 (docs/benchmarks.md)
 
 
 def make_method(name: str, **settings: Any) -> ColdStartMethod:

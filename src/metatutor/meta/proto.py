@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 class ProtoConfig:
     prototypes: int = 16  # P
     embed: int = 32  # E
-    meta_steps: int = 1500
+    meta_steps: int = 1000
     lr: float = 3e-3
     batch_size: int = 64
     ks: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 7, 10, 15, 20)

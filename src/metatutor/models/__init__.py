@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from metatutor.errors import ConfigError
+from metatutor.models.attention import AttentionConfig, AttentionKT
 from metatutor.models.base import LearnerModel, Vocabulary
 from metatutor.models.bkt import BKT, BKTConfig
 from metatutor.models.dkt import DKT, DKTConfig
@@ -20,9 +21,11 @@ REGISTRY: dict[str, tuple[type[LearnerModel], dict[str, Any]]] = {
     "pfa": (PFA, {}),
     "bestlr": (BestLR, {}),
     "dkt": (DKT, {}),
+    "attn": (AttentionKT, {}),
 }
 DEFAULT_MODEL = "dkt"
-SAVED_CLASSES: dict[str, type[LearnerModel]] = {"irt": IRT, "bkt": BKT, "pfa": PFA, "bestlr": BestLR, "dkt": DKT}
+SAVED_CLASSES: dict[str, type[LearnerModel]] = {"irt": IRT, "bkt": BKT, "pfa": PFA, "bestlr": BestLR, "dkt": DKT,
+                                                "attn": AttentionKT}
 
 
 def resolve_name(name: str) -> str:
@@ -51,5 +54,21 @@ def load_model(path: str) -> LearnerModel:
     return cls.load(path)
 
 
-__all__ = ["BKT", "DKT", "IRT", "PFA", "REGISTRY", "BKTConfig", "BestLR", "DKTConfig", "IRTConfig",
-           "LearnerModel", "LogisticConfig", "Vocabulary", "load_model", "make_model"]
+__all__ = [
+    "BKT",
+    "DKT",
+    "IRT",
+    "PFA",
+    "REGISTRY",
+    "AttentionConfig",
+    "AttentionKT",
+    "BKTConfig",
+    "BestLR",
+    "DKTConfig",
+    "IRTConfig",
+    "LearnerModel",
+    "LogisticConfig",
+    "Vocabulary",
+    "load_model",
+    "make_model",
+]

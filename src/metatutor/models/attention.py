@@ -1,0 +1,312 @@
+"""Attention knowledge tracing with Rasch item embeddings and distance-decayed attention (AKT family).
+
+Question at step t (as in AKT): x_t = mean_s c_s + μ_i · mean_s d_s, one scalar difficulty offset μ_i
+per item on top of its skills' vectors, so rare problems generalise through their skills. Interaction:
+y_t = mean_s e_(s, r_t) + μ_i · f_(r_t). Each layer lets step t attend to the interactions of
+STRICTLY EARLIER steps τ < t (keys x_τ, values y_τ) or to a learned "nothing yet" slot, with scores
+
+    q_t · k_τ / √d_h  -  ρ_h · (t - τ)              (ρ_h ≥ 0 learned per head: forgetting)
+
+so recent answers weigh more. Layer 1 queries with x_t, later layers with the previous layer's output.
+P(correct at t) = σ(MLP(h_t, x_t) + β_i). Keys and values never depend on the query stream, which is
+what makes a cheap online state possible (the learner's recent (x, y) are all it needs).
+
+Long sequences: windows of `window` steps overlapping by half; a position is scored in the window
+where it has at least window/2 steps of context (the first window scores all of its positions), in
+training and in prediction alike — never independent restarts.
+
+Glossary: B windows, T steps, K skills per response, D embedding size, H heads.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from torch import nn
+
+from metatutor.data.responses import Responses
+from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
+from metatutor.models.sequences import Encoded, encode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AttentionConfig:
+    embed: int = 64  # D
+    heads: int = 4  # H
+    layers: int = 2
+    dropout: float = 0.2
+    lr: float = 1e-3
+    batch_size: int | None = None  # windows per batch; None: 32, down to 8 for small cohorts
+    window: int = 200  # steps per window; windows overlap by half
+    max_epochs: int = 30
+    patience: int = 3
+    difficulty_l2: float = 1e-3  # L2 on the item offsets μ and β of the items in a batch
+    max_skills: int = 4
+    item_lr_scale: float = 0.5
+    item_prior_count: float = 10.0
+    random_state: int | None = 0
+    max_seconds: float | None = None
+
+
+class DecayAttention(nn.Module):
+    """Multi-head attention of each query step on strictly earlier key steps, plus a learned null slot."""
+
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.h, self.dh = heads, d // heads
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+        self.null_k = nn.Parameter(torch.zeros(d))
+        self.null_v = nn.Parameter(torch.zeros(d))
+        self.rate = nn.Parameter(torch.linspace(-4.0, 0.0, heads))  # ρ_h = softplus(rate)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                key_mask: torch.Tensor) -> torch.Tensor:
+        """query (B, T, D), key/value (B, T, D), key_mask (B, T) -> (B, T, D)."""
+        b, t, d = query.shape
+        q = self.q(query).view(b, t, self.h, self.dh).transpose(1, 2)  # (B, H, T, dh)
+        k = self.k(key).view(b, t, self.h, self.dh).transpose(1, 2)
+        v = self.v(value).view(b, t, self.h, self.dh).transpose(1, 2)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(self.dh)  # (B, H, T, T)
+        pos = torch.arange(t, device=query.device)
+        dist = (pos[:, None] - pos[None, :]).float()  # t - τ
+        scores = scores - nn.functional.softplus(self.rate)[None, :, None, None] * dist
+        allowed = (dist > 0)[None, None] & key_mask[:, None, None, :]
+        scores = scores.masked_fill(~allowed, float("-inf"))
+        null_k = self.k(self.null_k).view(self.h, self.dh)
+        null_score = (q * null_k[None, :, None, :]).sum(-1, keepdim=True) / math.sqrt(self.dh)  # (B, H, T, 1)
+        weights = self.drop(torch.softmax(torch.cat([null_score, scores], dim=-1), dim=-1))
+        null_v = self.v(self.null_v).view(1, self.h, 1, self.dh)
+        out = weights[..., :1] * null_v + weights[..., 1:] @ v  # (B, H, T, dh)
+        return self.o(out.transpose(1, 2).reshape(b, t, d))
+
+
+class Block(nn.Module):
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.attn = DecayAttention(d, heads, dropout)
+        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.ff = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * d, d))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, h: torch.Tensor, key: torch.Tensor, value: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(h + self.drop(self.attn(h, key, value, key_mask)))
+        return self.norm2(h + self.drop(self.ff(h)))
+
+
+class AttentionNet(nn.Module):
+    def __init__(self, n_items: int, n_skills: int, cfg: AttentionConfig) -> None:
+        super().__init__()
+        d = cfg.embed
+        self.n_skills = n_skills
+        pad = n_skills + 1
+        self.skill = nn.Embedding(n_skills + 2, d, padding_idx=pad)  # c_s
+        self.skill_var = nn.Embedding(n_skills + 2, d, padding_idx=pad)  # d_s
+        self.inter = nn.Embedding(2 * (n_skills + 2), d)  # e_(s, r)
+        self.resp_var = nn.Embedding(2, d)  # f_r
+        self.difficulty = nn.Embedding(n_items + 1, 1, padding_idx=n_items)  # μ_i
+        nn.init.zeros_(self.difficulty.weight)
+        self.item_bias = nn.Embedding(n_items + 1, 1, padding_idx=n_items)  # β_i
+        nn.init.zeros_(self.item_bias.weight)
+        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.layers))
+        self.out = nn.Sequential(nn.Linear(2 * d, d), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(d, 1))
+
+    def embed(self, item: torch.Tensor, skill: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Question x (B, T, D) and interaction y (B, T, D) embeddings."""
+        real = (skill != self.n_skills + 1).float().unsqueeze(-1)  # (B, T, K, 1)
+        count = real.sum(2).clamp(min=1.0)
+        mu = self.difficulty(item)  # (B, T, 1)
+        x = self.skill(skill).sum(2) / count + mu * self.skill_var(skill).sum(2) / count
+        yl = y.long()
+        inter = (self.inter(skill * 2 + yl.unsqueeze(-1)) * real).sum(2) / count + mu * self.resp_var(yl)
+        return x, inter
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, T) logits; position t sees only the answers of positions < t."""
+        x, inter = self.embed(batch["item"], batch["skill"], batch["y"])
+        h = x
+        for block in self.blocks:
+            h = block(h, x, inter, batch["mask"])
+        return (self.out(torch.cat([h, x], dim=-1)) + self.item_bias(batch["item"])).squeeze(-1)
+
+
+def windows(lengths: np.ndarray, window: int) -> np.ndarray:
+    """(W, 4) rows (learner, start, end, score_from): windows overlapping by half; `score_from` is the
+    first position (relative to start) that this window scores, so every position is scored once."""
+    stride = max(window // 2, 1)
+    out = []
+    for learner, n in enumerate(lengths):
+        start = 0
+        out.append((learner, 0, min(window, n), 0))
+        while start + window < n:
+            start += stride
+            out.append((learner, start, min(start + window, n), window - stride))
+    return np.asarray(out, dtype=np.int64).reshape(-1, 4)
+
+
+def window_batch(enc: Encoded, rows: np.ndarray, *, pad_item: int, pad_skill: int) -> dict[str, torch.Tensor]:
+    learner, start, end, score_from = rows.T
+    lengths = end - start
+    t = int(lengths.max())
+    pos = np.arange(t)[None, :]
+    mask = pos < lengths[:, None]
+    index = np.where(mask, enc.starts[learner][:, None] + start[:, None] + pos, 0)
+    return {
+        "item": torch.from_numpy(np.where(mask, enc.item[index], pad_item).astype(np.int64)),
+        "skill": torch.from_numpy(np.where(mask[..., None], enc.skill[index], pad_skill).astype(np.int64)),
+        "y": torch.from_numpy(np.where(mask, enc.y[index], 0.0).astype(np.float32)),
+        "mask": torch.from_numpy(mask),
+        "score": torch.from_numpy(mask & (pos >= score_from[:, None])),
+        "rows": torch.from_numpy(np.where(mask, index, -1)),
+    }
+
+
+def batches_of(wins: np.ndarray, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+    """Windows grouped by similar length (little padding), batch order shuffled when `rng` is given."""
+    lengths = wins[:, 2] - wins[:, 1]
+    noise = rng.random(len(wins)) if rng is not None else np.zeros(len(wins))
+    order = np.lexsort((noise, -lengths))
+    out = [wins[order[i : i + batch_size]] for i in range(0, len(order), batch_size)]
+    if rng is not None:
+        rng.shuffle(out)  # type: ignore[arg-type]
+    return out
+
+
+class AttentionKT(LearnerModel):
+    """Attention KT with Rasch item embeddings and distance decay; see the module docstring."""
+
+    name = "attn"
+    config_class = AttentionConfig
+
+    def _build(self) -> AttentionNet:
+        return AttentionNet(self.vocab_.n_items, self.vocab_.n_skills, self.config)
+
+    def fit(self, train: Responses, valid: Responses | None = None) -> Self:
+        cfg = self.config
+        if cfg.random_state is not None:
+            torch.manual_seed(cfg.random_state)
+        rng = np.random.default_rng(cfg.random_state)
+        self.vocab_ = Vocabulary.of(train)
+        self.max_skills_ = int(min(cfg.max_skills, max(1, train.n_skills_per_response.max(initial=1))))
+        self.net_ = self._build()
+        enc = encode(train, self.vocab_, max_skills=self.max_skills_)
+        batch_size = cfg.batch_size or int(np.clip(train.n_learners // 40, 8, 32))
+        self._init_item_bias(enc)
+        item_params = [self.net_.difficulty.weight, self.net_.item_bias.weight]
+        rest = [p for p in self.net_.parameters() if all(p is not q for q in item_params)]
+        opt = torch.optim.Adam([{"params": rest, "lr": cfg.lr},
+                                {"params": item_params, "lr": cfg.lr * cfg.item_lr_scale}])
+        wins = windows(enc.lengths, cfg.window)
+        pads = {"pad_item": self.vocab_.n_items, "pad_skill": self.vocab_.n_skills + 1}
+        best, best_auc, bad = copy.deepcopy(self.net_.state_dict()), -1.0, 0
+        self.history_: list[dict[str, float]] = []
+        started = time.perf_counter()
+        for epoch in range(cfg.max_epochs):
+            self.net_.train()
+            total, count = 0.0, 0
+            for rows in batches_of(wins, batch_size, rng):
+                batch = window_batch(enc, rows, **pads)
+                logit = self.net_(batch)
+                m = batch["score"]
+                loss = nn.functional.binary_cross_entropy_with_logits(logit[m], batch["y"][m])
+                used = torch.unique(batch["item"][m])
+                penalty = (self.net_.difficulty(used) ** 2).sum() + (self.net_.item_bias(used) ** 2).sum()
+                opt.zero_grad()
+                (loss + cfg.difficulty_l2 * penalty).backward()
+                nn.utils.clip_grad_norm_(self.net_.parameters(), 1.0)
+                opt.step()
+                total += float(loss.detach()) * int(m.sum())
+                count += int(m.sum())
+            record = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "seconds": time.perf_counter() - started}
+            if valid is not None and len(valid) and len(np.unique(valid.correct)) > 1:
+                auc = float(roc_auc_score(valid.correct, self.predict_proba(valid)))
+                record["valid_auc"] = auc
+                if auc > best_auc + 1e-4:
+                    best, best_auc, bad = copy.deepcopy(self.net_.state_dict()), auc, 0
+                else:
+                    bad += 1
+            else:
+                best = copy.deepcopy(self.net_.state_dict())
+            self.history_.append(record)
+            log.info("attention epoch %d: %s", epoch + 1, record)
+            if bad >= cfg.patience or (cfg.max_seconds and time.perf_counter() - started > cfg.max_seconds):
+                break
+        self.net_.load_state_dict(best)
+        self.net_.eval()
+        return self
+
+    @torch.no_grad()
+    def _init_item_bias(self, enc: Encoded) -> None:
+        """β_i starts at each item's shrunk log-odds of success relative to the whole training set."""
+        n = self.vocab_.n_items
+        wins = np.bincount(enc.item, weights=enc.y, minlength=n + 1)[:n]
+        tries = np.bincount(enc.item, minlength=n + 1)[:n]
+        p_all = float(np.clip(enc.y.mean(), 1e-3, 1 - 1e-3))
+        k = self.config.item_prior_count
+        p = (wins + k * p_all) / (tries + k)
+        init = np.log(p / (1 - p)) - np.log(p_all / (1 - p_all))
+        self.net_.item_bias.weight[:n, 0] = torch.as_tensor(init, dtype=torch.float32)
+
+    @torch.no_grad()
+    def predict_proba(self, responses: Responses) -> np.ndarray:
+        self._check_fitted()
+        self.net_.eval()
+        enc = encode(responses, self.vocab_, max_skills=self.max_skills_)
+        out = np.empty(len(responses))
+        pads = {"pad_item": self.vocab_.n_items, "pad_skill": self.vocab_.n_skills + 1}
+        for rows in batches_of(windows(enc.lengths, self.config.window), 64, None):
+            batch = window_batch(enc, rows, **pads)
+            logit = self.net_(batch)
+            m = batch["score"]
+            out[batch["rows"][m].numpy()] = sigmoid(logit[m].double().numpy())
+        return out
+
+    @torch.no_grad()
+    def _skill_probabilities(self, responses: Responses) -> np.ndarray:
+        """P(correct) on a typical item (μ = 0, β = 0) of each skill, asked right after the last response."""
+        self._check_fitted()
+        enc = encode(responses, self.vocab_, max_skills=self.max_skills_)
+        n_skills = self.vocab_.n_skills
+        out = np.zeros((responses.n_learners, n_skills + 1))
+        w = self.config.window
+        for learner in range(responses.n_learners):
+            lo, hi = int(enc.starts[learner]), int(enc.starts[learner + 1])
+            lo = max(lo, hi - (w - 1))
+            item = torch.as_tensor(enc.item[lo:hi]).long()
+            skill = torch.as_tensor(enc.skill[lo:hi]).long()
+            y = torch.as_tensor(enc.y[lo:hi])
+            probe_skill = torch.full((n_skills + 1, skill.shape[1]), n_skills + 1, dtype=torch.long)
+            probe_skill[:, 0] = torch.arange(n_skills + 1)
+            b = n_skills + 1
+            batch = {
+                "item": torch.cat([item[None].expand(b, -1), torch.full((b, 1), self.vocab_.n_items)], 1),
+                "skill": torch.cat([skill[None].expand(b, -1, -1), probe_skill[:, None]], 1),
+                "y": torch.cat([y[None].expand(b, -1), torch.zeros(b, 1)], 1),
+                "mask": torch.ones(b, hi - lo + 1, dtype=torch.bool),
+            }
+            out[learner] = sigmoid(self.net_(batch)[:, -1].double().numpy())
+        return out
+
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.net_ = self._build()
+        self.net_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in arrays.items()})
+        self.net_.eval()
+
+    def _get_extra(self) -> dict[str, Any]:
+        return {"max_skills": self.max_skills_}
+
+    def _set_extra(self, extra: dict[str, Any]) -> None:
+        self.max_skills_ = int(extra["max_skills"])
