@@ -178,7 +178,7 @@ def batches_of(wins: np.ndarray, batch_size: int, rng: np.random.Generator | Non
     order = np.lexsort((noise, -lengths))
     out = [wins[order[i : i + batch_size]] for i in range(0, len(order), batch_size)]
     if rng is not None:
-        rng.shuffle(out)  # type: ignore[arg-type]
+        out = [out[i] for i in rng.permutation(len(out))]
     return out
 
 
