@@ -2,14 +2,15 @@
 
 Question at step t (as in AKT): x_t = mean_s c_s + μ_i · mean_s d_s, one scalar difficulty offset μ_i
 per item on top of its skills' vectors, so rare problems generalise through their skills. Interaction:
-y_t = mean_s e_(s, r_t) + μ_i · f_(r_t). Each layer lets step t attend to the interactions of
+y_t = mean_s e_(s, r_t) + μ_i · f_(r_t), contextualised by a knowledge encoder (attention of each
+interaction on itself and the earlier ones). Each retriever layer lets step t attend to the interactions of
 STRICTLY EARLIER steps τ < t (keys x_τ, values y_τ) or to a learned "nothing yet" slot, with scores
 
     q_t · k_τ / √d_h  -  ρ_h · (t - τ)              (ρ_h ≥ 0 learned per head: forgetting)
 
 so recent answers weigh more. Layer 1 queries with x_t, later layers with the previous layer's output.
-P(correct at t) = σ(MLP(h_t, x_t) + β_i). Keys and values never depend on the query stream, which is
-what makes a cheap online state possible (the learner's recent (x, y) are all it needs).
+P(correct at t) = σ(MLP(h_t, x_t) + β_i). Keys and values never depend on the query stream and an
+encoded interaction never changes once computed, which is what makes a cheap online state possible.
 
 Long sequences: windows of `window` steps overlapping by half; a position is scored in the window
 where it has at least window/2 steps of context (the first window scores all of its positions), in
@@ -43,16 +44,17 @@ log = logging.getLogger(__name__)
 class AttentionConfig:
     embed: int = 64  # D
     heads: int = 4  # H
-    layers: int = 2
+    layers: int = 2  # retriever layers (queries: the question at t; keys: questions; values: interactions)
+    encoder_layers: int = 0  # knowledge-encoder layers over the interactions (τ ≤ t); 1 gave +0.0004 valid AUC on assist2009_pid fold 1 at 1.7x the time
     dropout: float = 0.2
     lr: float = 1e-3
     batch_size: int | None = None  # windows per batch; None: 32, down to 8 for small cohorts
     window: int = 200  # steps per window; windows overlap by half
     max_epochs: int = 30
     patience: int = 3
-    difficulty_l2: float = 1e-3  # L2 on the item offsets μ and β of the items in a batch
+    difficulty_l2: float = 1e-2  # L2 on the item offsets μ and β of the items in a batch
     max_skills: int = 4
-    item_lr_scale: float = 0.5
+    item_lr_scale: float = 0.2
     item_prior_count: float = 10.0
     random_state: int | None = 0
     max_seconds: float | None = None
@@ -71,8 +73,9 @@ class DecayAttention(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                key_mask: torch.Tensor) -> torch.Tensor:
-        """query (B, T, D), key/value (B, T, D), key_mask (B, T) -> (B, T, D)."""
+                key_mask: torch.Tensor, include_self: bool = False) -> torch.Tensor:
+        """query (B, T, D), key/value (B, T, D), key_mask (B, T) -> (B, T, D). Step t attends to
+        steps τ < t (τ ≤ t with `include_self`)."""
         b, t, d = query.shape
         q = self.q(query).view(b, t, self.h, self.dh).transpose(1, 2)  # (B, H, T, dh)
         k = self.k(key).view(b, t, self.h, self.dh).transpose(1, 2)
@@ -81,7 +84,7 @@ class DecayAttention(nn.Module):
         pos = torch.arange(t, device=query.device)
         dist = (pos[:, None] - pos[None, :]).float()  # t - τ
         scores = scores - nn.functional.softplus(self.rate)[None, :, None, None] * dist
-        allowed = (dist > 0)[None, None] & key_mask[:, None, None, :]
+        allowed = ((dist >= 0) if include_self else (dist > 0))[None, None] & key_mask[:, None, None, :]
         scores = scores.masked_fill(~allowed, float("-inf"))
         null_k = self.k(self.null_k).view(self.h, self.dh)
         null_score = (q * null_k[None, :, None, :]).sum(-1, keepdim=True) / math.sqrt(self.dh)  # (B, H, T, 1)
@@ -99,8 +102,9 @@ class Block(nn.Module):
         self.ff = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * d, d))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, h: torch.Tensor, key: torch.Tensor, value: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        h = self.norm1(h + self.drop(self.attn(h, key, value, key_mask)))
+    def forward(self, h: torch.Tensor, key: torch.Tensor, value: torch.Tensor, key_mask: torch.Tensor,
+                include_self: bool = False) -> torch.Tensor:
+        h = self.norm1(h + self.drop(self.attn(h, key, value, key_mask, include_self)))
         return self.norm2(h + self.drop(self.ff(h)))
 
 
@@ -118,6 +122,7 @@ class AttentionNet(nn.Module):
         nn.init.zeros_(self.difficulty.weight)
         self.item_bias = nn.Embedding(n_items + 1, 1, padding_idx=n_items)  # β_i
         nn.init.zeros_(self.item_bias.weight)
+        self.encoders = nn.ModuleList(Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.encoder_layers))
         self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.layers))
         self.out = nn.Sequential(nn.Linear(2 * d, d), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(d, 1))
 
@@ -134,6 +139,8 @@ class AttentionNet(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B, T) logits; position t sees only the answers of positions < t."""
         x, inter = self.embed(batch["item"], batch["skill"], batch["y"])
+        for encoder in self.encoders:  # knowledge encoder: each interaction in the light of the earlier ones
+            inter = encoder(inter, inter, inter, batch["mask"], include_self=True)
         h = x
         for block in self.blocks:
             h = block(h, x, inter, batch["mask"])
