@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 
 def render(path: str) -> str:
-    data = json.loads(open(path).read())
+    data = json.loads(Path(path).read_text())
     folds = sorted({r["fold"] for r in data["rows"]})
     head = "| model | AUC mean ± std | " + " | ".join(f"fold {f}" for f in folds) + " | ACC | RMSE | train s/fold |"
     lines = [f"**{data['dataset']}** ({data['protocol']} protocol)", "", head, "|---" * (len(folds) + 5) + "|"]

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from metatutor.cli import app
 from metatutor.data.responses import Responses
-from metatutor.evaluation.coldstart import KS, run_coldstart_benchmark
+from metatutor.evaluation.coldstart import KS, ColdStartResult, run_coldstart_benchmark
 from metatutor.meta import DEFAULT_METHOD
 
 runner = CliRunner()
@@ -36,6 +36,8 @@ def test_coldstart_result_shape_and_default(csv_path: Path, tmp_path: Path) -> N
     assert s["adapt_ms_median"] > 0 and s["adapt_batch_learners"] > 0
     # the population model ignores the support: its AUC does not depend on what was observed beyond the items
     assert data["summary"]["population"]["folds"] == 1
+    again = ColdStartResult.from_json(data)
+    assert again.summary()["default"]["auc_at_k"] == s["auc_at_k"] and again.online == data["online"]
     result.plot(tmp_path / "curve.png")
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| default |" in result.to_markdown()

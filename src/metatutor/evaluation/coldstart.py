@@ -26,6 +26,7 @@ from metatutor.meta import DEFAULT_METHOD, ColdStartMethod, Population, cold_sta
 
 log = logging.getLogger(__name__)
 KS = (0, 1, 2, 3, 5, 10, 20)
+BASELINE_NAMES = ("population", "scratch", "map", "finetune", "dkt", "irt")
 Progress = Callable[[str], None]
 
 
@@ -75,27 +76,49 @@ class ColdStartResult(BenchmarkResult):
             lines.append(f"| {model} | " + " | ".join(cells) + f" | {at10} | {s['fit_seconds']:.0f} |")
         return "\n".join(lines) + "\n"
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ColdStartResult:
+        """Rebuild a result from the JSON that `to_json` wrote (to re-plot or re-render it)."""
+        result = cls(dataset=data["dataset"], protocol=data["protocol"])
+        result.rows = list(data["rows"])
+        result.online = list(data.get("online", []))
+        for model, s in data.get("summary", {}).items():
+            result.fit_seconds[model] = [s.get("fit_seconds", 0.0)]
+            timing = {k: s[k] for k in ("adapt_ms_median", "adapt_batch_seconds", "adapt_batch_learners") if k in s}
+            if timing:
+                result.timing[model] = timing
+        return result
+
     def plot(self, path: str | Path) -> None:
-        """The cold-start curve: AUC against k, one line per method (PNG)."""
+        """The cold-start curve: AUC against k, one line per method (PNG). Baselines dashed, ours solid;
+        the recommended method is drawn in black (a `default` row that repeats it is not drawn twice)."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         summary = self.summary()
-        fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-        for model, s in summary.items():
+        shown = [m for m in summary if not (m == "default" and DEFAULT_METHOD in summary)]
+        colours = matplotlib.colormaps["tab20"]
+        fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+        ks: list[int] = []
+        for i, model in enumerate(shown):
+            s = summary[model]
             ks = sorted(int(k) for k in s["auc_at_k"])
-            ours = model not in ("population", "scratch", "map", "finetune", "dkt", "irt")
-            ax.plot(ks, [s["auc_at_k"][str(k)] for k in ks], marker="o", lw=2.2 if ours else 1.2,
-                    ls="-" if ours else "--", label=model)
+            recommended = model in (DEFAULT_METHOD, "default")
+            baseline = model in BASELINE_NAMES
+            ax.plot(ks, [s["auc_at_k"][str(k)] for k in ks], marker="o", ms=4 if baseline else 5,
+                    lw=3 if recommended else (1.2 if baseline else 1.8), ls="--" if baseline else "-",
+                    color="black" if recommended else colours(i % 20),
+                    label=f"{model} (default)" if model == DEFAULT_METHOD else model, zorder=3 if recommended else 2)
         ax.set_xscale("symlog", linthresh=1)
         ax.set_xticks(ks, [str(k) for k in ks])
         ax.set_xlabel("responses observed from the new learner (k)")
-        ax.set_ylabel("AUC on the next 10 responses")
-        ax.set_title(f"Cold start on {self.dataset} ({summary and next(iter(summary.values()))['folds']} folds)")
+        ax.set_ylabel("AUC on the next 10 responses (pooled)")
+        folds = next(iter(summary.values()))["folds"] if summary else 0
+        ax.set_title(f"Cold start on {self.dataset}: new learners, {folds}-fold mean")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, ncol=2)
+        ax.legend(fontsize=8, ncol=2, title="dashed: baselines, solid: meta-learned", title_fontsize=8)
         fig.tight_layout()
         fig.savefig(path)
         plt.close(fig)
