@@ -64,7 +64,7 @@ class MetaConfig:
     backbone_lr_scale: float = 0.3  # the backbone is pre-trained: it moves slower than φ₀
     batch_size: int = 64  # learners per meta-batch
     ks: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 7, 10, 15, 20)  # support sizes drawn in meta-training
-    query: int = 10
+    query: int = 20  # query responses per meta-training episode (chosen on validation learners; the benchmark predicts 10)
     reptile_steps: int = 5  # inner steps on the whole task for Reptile's target
     eval_every: int = 100  # meta-steps between validation checks
     max_seconds: float | None = None

@@ -43,6 +43,7 @@ class DKTConfig:
     window: int = 200  # steps per truncated-BPTT window (state carried across windows)
     max_epochs: int = 30
     patience: int = 3  # epochs without a better validation AUC before stopping
+    group_by_length: bool = True  # training batches of similar lengths (less padding) or random learners
     lr_decay: float = 1.0  # learning rates are multiplied by this after an epoch without improvement
     difficulty_l2: float = 1e-3  # L2 on the item offsets μ and β of the items in a batch
     max_skills: int = 4  # skills kept per response
@@ -139,7 +140,12 @@ class DKT(LearnerModel):
         for epoch in range(cfg.max_epochs):
             self.net_.train()
             total, count = 0.0, 0
-            for learners in length_batches(enc.lengths, batch_size=self.batch_size_, rng=rng):
+            if cfg.group_by_length:
+                batches = length_batches(enc.lengths, batch_size=self.batch_size_, rng=rng)
+            else:
+                perm = rng.permutation(len(enc.lengths))
+                batches = [perm[i : i + self.batch_size_] for i in range(0, len(perm), self.batch_size_)]
+            for learners in batches:
                 batch = {k: v.to(cfg.device) for k, v in make_batch(enc, learners, **pads).items()}
                 state = None
                 for w0 in range(0, batch["y"].shape[1], cfg.window):
