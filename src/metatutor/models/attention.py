@@ -72,26 +72,31 @@ class DecayAttention(nn.Module):
         self.rate = nn.Parameter(torch.linspace(-4.0, 0.0, heads))  # ρ_h = softplus(rate)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                key_mask: torch.Tensor, include_self: bool = False) -> torch.Tensor:
-        """query (B, T, D), key/value (B, T, D), key_mask (B, T) -> (B, T, D). Step t attends to
-        steps τ < t (τ ≤ t with `include_self`)."""
-        b, t, d = query.shape
-        q = self.q(query).view(b, t, self.h, self.dh).transpose(1, 2)  # (B, H, T, dh)
-        k = self.k(key).view(b, t, self.h, self.dh).transpose(1, 2)
-        v = self.v(value).view(b, t, self.h, self.dh).transpose(1, 2)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(self.dh)  # (B, H, T, T)
-        pos = torch.arange(t, device=query.device)
-        dist = (pos[:, None] - pos[None, :]).float()  # t - τ
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, key_mask: torch.Tensor,
+                include_self: bool = False, query_pos: torch.Tensor | None = None,
+                key_pos: torch.Tensor | None = None) -> torch.Tensor:
+        """query (B, Tq, D), key/value (B or 1, Tk, D), key_mask (B or 1, Tk) -> (B, Tq, D).
+
+        A query at position t attends to keys at positions τ < t (τ ≤ t with `include_self`); positions
+        default to 0..T-1 for both (self-attention over one sequence)."""
+        b, tq, d = query.shape
+        bk, tk, _ = key.shape
+        q = self.q(query).view(b, tq, self.h, self.dh).transpose(1, 2)  # (B, H, Tq, dh)
+        k = self.k(key).view(bk, tk, self.h, self.dh).transpose(1, 2)  # (Bk, H, Tk, dh)
+        v = self.v(value).view(bk, tk, self.h, self.dh).transpose(1, 2)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(self.dh)  # (B, H, Tq, Tk)
+        qp = torch.arange(tq, device=query.device) if query_pos is None else query_pos
+        kp = torch.arange(tk, device=query.device) if key_pos is None else key_pos
+        dist = (qp[:, None] - kp[None, :]).float()  # t - τ
         scores = scores - nn.functional.softplus(self.rate)[None, :, None, None] * dist
         allowed = ((dist >= 0) if include_self else (dist > 0))[None, None] & key_mask[:, None, None, :]
         scores = scores.masked_fill(~allowed, float("-inf"))
         null_k = self.k(self.null_k).view(self.h, self.dh)
-        null_score = (q * null_k[None, :, None, :]).sum(-1, keepdim=True) / math.sqrt(self.dh)  # (B, H, T, 1)
+        null_score = (q * null_k[None, :, None, :]).sum(-1, keepdim=True) / math.sqrt(self.dh)  # (B, H, Tq, 1)
         weights = self.drop(torch.softmax(torch.cat([null_score, scores], dim=-1), dim=-1))
         null_v = self.v(self.null_v).view(1, self.h, 1, self.dh)
-        out = weights[..., :1] * null_v + weights[..., 1:] @ v  # (B, H, T, dh)
-        return self.o(out.transpose(1, 2).reshape(b, t, d))
+        out = weights[..., :1] * null_v + weights[..., 1:] @ v  # (B, H, Tq, dh)
+        return self.o(out.transpose(1, 2).reshape(b, tq, d))
 
 
 class Block(nn.Module):
@@ -103,8 +108,9 @@ class Block(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, h: torch.Tensor, key: torch.Tensor, value: torch.Tensor, key_mask: torch.Tensor,
-                include_self: bool = False) -> torch.Tensor:
-        h = self.norm1(h + self.drop(self.attn(h, key, value, key_mask, include_self)))
+                include_self: bool = False, query_pos: torch.Tensor | None = None,
+                key_pos: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.norm1(h + self.drop(self.attn(h, key, value, key_mask, include_self, query_pos, key_pos)))
         return self.norm2(h + self.drop(self.ff(h)))
 
 
@@ -208,6 +214,10 @@ class AttentionKT(LearnerModel):
         self.net_ = self._build()
         enc = encode(train, self.vocab_, max_skills=self.max_skills_)
         batch_size = cfg.batch_size or int(np.clip(train.n_learners // 40, 8, 32))
+        # the skills of each known item (first time seen), so that a serving state can score the bank
+        items, first = np.unique(enc.item, return_index=True)
+        self.item_skills_ = np.full((self.vocab_.n_items, self.max_skills_), self.vocab_.n_skills + 1, dtype=np.int64)
+        self.item_skills_[items[items < self.vocab_.n_items]] = enc.skill[first[items < self.vocab_.n_items]]
         self._init_item_bias(enc)
         item_params = [self.net_.difficulty.weight, self.net_.item_bias.weight]
         rest = [p for p in self.net_.parameters() if all(p is not q for q in item_params)]
@@ -304,12 +314,19 @@ class AttentionKT(LearnerModel):
             out[learner] = sigmoid(self.net_(batch)[:, -1].double().numpy())
         return out
 
+    def online(self) -> OnlineState:
+        """A fresh serving state for one learner (see `OnlineState`)."""
+        self._check_fitted()
+        return OnlineState(self)
+
     def _get_arrays(self) -> dict[str, np.ndarray]:
-        return {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        arrays = {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        return {**arrays, "__item_skills": self.item_skills_}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.item_skills_ = arrays["__item_skills"]
         self.net_ = self._build()
-        self.net_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in arrays.items()})
+        self.net_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in arrays.items() if k != "__item_skills"})
         self.net_.eval()
 
     def _get_extra(self) -> dict[str, Any]:
@@ -317,3 +334,83 @@ class AttentionKT(LearnerModel):
 
     def _set_extra(self, extra: dict[str, Any]) -> None:
         self.max_skills_ = int(extra["max_skills"])
+
+
+class OnlineState:
+    """One learner's serving state: the encoded last `window - 1` steps (keys, values and the inputs of
+    each knowledge-encoder layer). `update` costs one attention row per layer; `predict` scores any set
+    of items (default: the whole bank) against the cached steps — never the whole history again.
+
+    For sequences shorter than the window it gives exactly the batch predictions of `predict_proba`;
+    beyond, it keeps the last window - 1 steps (batch prediction keeps between window/2 and window - 1).
+    `to_arrays`/`from_arrays` let a service persist it.
+    """
+
+    def __init__(self, model: AttentionKT) -> None:
+        self.model, self.net = model, model.net_
+        d = model.config.embed
+        self.keys = torch.zeros(0, d)  # x_τ
+        self.layers = [torch.zeros(0, d) for _ in range(len(self.net.encoders) + 1)]  # last one: values
+        self.count = 0  # responses so far
+        self._questions: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def update(self, item: int, skills: np.ndarray, correct: int) -> None:
+        """Add one response: model item code, its skill codes (padded, `max_skills_` long), 0/1."""
+        net, limit = self.net.eval(), self.model.config.window - 1
+        x, inter = net.embed(torch.tensor([[item]]), torch.as_tensor(skills).long().view(1, 1, -1),
+                             torch.tensor([[float(correct)]]))
+        positions = torch.arange(self.count - len(self.keys), self.count + 1)
+        new = inter[0]
+        for i, encoder in enumerate(net.encoders):
+            cache = torch.cat([self.layers[i], new])
+            out = encoder(new[None], cache[None], cache[None], torch.ones(1, len(cache), dtype=torch.bool), True,
+                          positions[-1:], positions)
+            self.layers[i] = cache[-limit:]
+            new = out[0]
+        self.layers[-1] = torch.cat([self.layers[-1], new])[-limit:]
+        self.keys = torch.cat([self.keys, x[0]])[-limit:]
+        self.count += 1
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The state as plain arrays (for a database or safetensors)."""
+        out = {"keys": self.keys.numpy(), "count": np.array([self.count])}
+        out.update({f"layer{i}": t.numpy() for i, t in enumerate(self.layers)})
+        return out
+
+    @classmethod
+    def from_arrays(cls, model: AttentionKT, arrays: dict[str, np.ndarray]) -> OnlineState:
+        state = cls(model)
+        state.keys = torch.as_tensor(arrays["keys"])
+        state.layers = [torch.as_tensor(arrays[f"layer{i}"]) for i in range(len(state.layers))]
+        state.count = int(arrays["count"][0])
+        return state
+
+    @torch.no_grad()
+    def predict(self, items: np.ndarray | None = None) -> np.ndarray:
+        """P(correct) on each item code in `items` (default: every known item) as the next response."""
+        net = self.net.eval()
+        if items is None:
+            if self._questions is None:
+                codes = np.arange(self.model.vocab_.n_items)
+                self._questions = net.embed(torch.as_tensor(codes)[:, None],
+                                            torch.as_tensor(self.model.item_skills_)[:, None],
+                                            torch.zeros(len(codes), 1))[0]
+            x, codes = self._questions, np.arange(self.model.vocab_.n_items)
+        else:
+            codes = np.asarray(items)
+            skills = np.full((len(codes), self.model.max_skills_), self.model.vocab_.n_skills + 1, dtype=np.int64)
+            known = codes < self.model.vocab_.n_items
+            skills[known] = self.model.item_skills_[codes[known]]
+            skills[~known, 0] = self.model.vocab_.n_skills
+            x = net.embed(torch.as_tensor(codes)[:, None], torch.as_tensor(skills)[:, None],
+                          torch.zeros(len(codes), 1))[0]
+        n = len(self.keys)
+        key_pos = torch.arange(self.count - n, self.count)
+        query_pos = torch.tensor([self.count])
+        mask = torch.ones(1, n, dtype=torch.bool)
+        h = x
+        for block in net.blocks:
+            h = block(h, self.keys[None], self.layers[-1][None], mask, False, query_pos, key_pos)
+        logit = net.out(torch.cat([h, x], dim=-1)) + net.item_bias(torch.as_tensor(codes)[:, None])
+        return sigmoid(logit.view(-1).double().numpy())
