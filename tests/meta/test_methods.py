@@ -143,3 +143,20 @@ def test_gradient_methods_run_on_the_irt_backbone(name: str, split: Split, popul
     p = m.predict_query(ep.support, ep.query)
     assert np.all((p > 0) & (p < 1)) and roc_auc_score(ep.answers, p) > 0.6
     assert set(m.phi0_) == {"theta", "skill"}
+
+
+def test_serving_path_equals_the_vmapped_path(split: Split, population: Population) -> None:
+    """adapt_block on the whole batch at once (serving) gives the same φ as under vmap (meta-training)."""
+    m = GradientMeta("metasgd", meta_steps=0, steps=2, inner_lr=0.3).fit(split.train, split.valid, population)
+    from metatutor.meta.episodes import episode_tensors
+
+    ep = cold_start_episodes(split.test, 6)
+    batch = episode_tensors(ep.support, ep.query, m.backbone_.vocab, max_skills=m.backbone_.max_skills)
+    m.backbone_.eval()
+    support, _ = m.backbone_.features(batch)
+    shared = m.backbone_.head_params()
+    phi0 = {n: torch.randn(batch["q_item"].shape[0], *p.shape) * 0.1 for n, p in m.phi0_.items()}
+    a = adapt_block(m.backbone_.head, shared, phi0, m._lr(), support, steps=2, first_order=True, vectorised=True)
+    b = adapt_block(m.backbone_.head, shared, phi0, m._lr(), support, steps=2, first_order=True, vectorised=False)
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-5), name

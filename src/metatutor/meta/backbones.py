@@ -33,9 +33,14 @@ Block = dict[str, torch.Tensor]
 
 
 def skill_offset(table: torch.Tensor, skill: torch.Tensor, pad: int) -> torch.Tensor:
-    """(T,) mean of a learner's per-skill offsets `table` (S+2,) over each response's skills (T, K)."""
+    """(..., T) mean of per-skill offsets `table` (..., S+2) over each response's skills (..., T, K):
+    one learner, or a batch of learners on leading dimensions."""
     real = (skill != pad).float()
-    return (table[skill] * real).sum(-1) / real.sum(-1).clamp(min=1.0)
+    if table.dim() == 1:  # one learner (or one row under vmap): plain indexing
+        picked = table[skill]
+    else:  # learners on leading dimensions
+        picked = torch.take_along_dim(table.unsqueeze(-2), skill, dim=-1)  # (..., T, K)
+    return (picked * real).sum(-1) / real.sum(-1).clamp(min=1.0)
 
 
 class Backbone(nn.Module):
@@ -69,7 +74,8 @@ class Backbone(nn.Module):
         return list(self.parameters())
 
     def head(self, shared: dict[str, torch.Tensor], phi: Block, f: Features) -> torch.Tensor:
-        """(T,) logits of one learner from its block φ and its features f (T, ...)."""
+        """(T,) logits of one learner from its block φ and its features f (T, ...); the same code
+        takes a batch of learners on a leading dimension (φ (B, ...), f (B, T, ...)) -> (B, T)."""
         raise NotImplementedError
 
 
@@ -138,7 +144,7 @@ class DKTBackbone(Backbone):
         return [p for p in self.parameters() if id(p) not in frozen]
 
     def head(self, shared: dict[str, torch.Tensor], phi: Block, f: Features) -> torch.Tensor:
-        x = torch.cat([f["h"] + phi["state"], f["q"]], dim=-1)
+        x = torch.cat([f["h"] + phi["state"].unsqueeze(-2), f["q"]], dim=-1)
         out = functional_call(self.net.out, shared, (x,)).squeeze(-1)
         return out + f["beta"] + phi["bias"] + skill_offset(phi["skill"], f["skill"], self.pad)
 

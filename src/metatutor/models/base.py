@@ -59,12 +59,24 @@ class Vocabulary:
     def _skill_index(self) -> pd.Index:
         return pd.Index(self.skill_ids)
 
+    @functools.cached_property
+    def _item_dict(self) -> dict[str, int]:
+        return {str(x): i for i, x in enumerate(self.item_ids)}
+
+    @functools.cached_property
+    def _skill_dict(self) -> dict[str, int]:
+        return {str(x): i for i, x in enumerate(self.skill_ids)}
+
     def items(self, responses: Responses) -> np.ndarray:
         """(N,) item codes; unseen items get `n_items`."""
+        if len(responses) <= 256:  # one learner at a time (serving): a dict beats building an index
+            return _lookup(responses.item, responses.item_ids, self._item_dict)
         return _map_codes(responses.item, responses.item_ids, self._item_index)
 
     def skills(self, responses: Responses) -> np.ndarray:
         """(Z,) skill codes of the skill links; unseen skills get `n_skills`."""
+        if len(responses.skill) <= 256:
+            return _lookup(responses.skill, responses.skill_ids, self._skill_dict)
         return _map_codes(responses.skill, responses.skill_ids, self._skill_index)
 
     def to_json(self) -> dict[str, list[str]]:
@@ -73,6 +85,11 @@ class Vocabulary:
     @classmethod
     def from_json(cls, data: dict[str, list[str]]) -> Vocabulary:
         return cls(np.asarray(data["item_ids"], dtype=object), np.asarray(data["skill_ids"], dtype=object))
+
+
+def _lookup(codes: np.ndarray, ids: np.ndarray, table: dict[str, int]) -> np.ndarray:
+    missing = len(table)
+    return np.fromiter((table.get(str(ids[c]), missing) for c in codes), dtype=np.int64, count=len(codes))
 
 
 def _map_codes(codes: np.ndarray, ids: np.ndarray, index: pd.Index) -> np.ndarray:
