@@ -36,10 +36,8 @@ def skill_offset(table: torch.Tensor, skill: torch.Tensor, pad: int) -> torch.Te
     """(..., T) mean of per-skill offsets `table` (..., S+2) over each response's skills (..., T, K):
     one learner, or a batch of learners on leading dimensions."""
     real = (skill != pad).float()
-    if table.dim() == 1:  # one learner (or one row under vmap): plain indexing
-        picked = table[skill]
-    else:  # learners on leading dimensions
-        picked = torch.take_along_dim(table.unsqueeze(-2), skill, dim=-1)  # (..., T, K)
+    # one learner (or one row under vmap): plain indexing; learners on leading dimensions: a gather
+    picked = table[skill] if table.dim() == 1 else torch.take_along_dim(table.unsqueeze(-2), skill, dim=-1)
     return (picked * real).sum(-1) / real.sum(-1).clamp(min=1.0)
 
 
