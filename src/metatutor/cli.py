@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -117,6 +118,15 @@ def data_check(
         console.print(table)
 
 
+@contextlib.contextmanager
+def _progress(title: str, total: int) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr; yields `step(message)`, called once per finished unit of work."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=False) as bar:
+        task = bar.add_task(title, total=total)
+        yield lambda message: bar.update(task, advance=1, description=message)
+
+
 @bench_app.command("kt")
 @friendly
 def benchmark_kt(
@@ -139,13 +149,7 @@ def benchmark_kt(
     fold_list = _ints(folds)
     proto = resolve_protocol(data, protocol)
     n_steps = len(names) * len(fold_list or available_folds(data, proto, k=k))
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=False) as bar:
-        task = bar.add_task(f"benchmark kt on {data.name}", total=n_steps)
-
-        def step(message: str) -> None:
-            bar.update(task, advance=1, description=message)
-
+    with _progress(f"benchmark kt on {data.name}", n_steps) as step:
         result = run_kt_benchmark(data, protocol=proto, models=names, folds=fold_list, seed=seed, k=k,
                                   format=format, progress=step)
     table = Table(title=f"benchmark kt: {result.dataset} ({result.protocol})")
@@ -191,13 +195,7 @@ def benchmark_coldstart(
     if meta_steps is not None:
         settings = {name: {"meta_steps": meta_steps} for name in (*OURS, "default")}
     n_steps = len(names) * len(fold_list or available_folds(data, proto, k=k))
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=False) as bar:
-        task = bar.add_task(f"benchmark coldstart on {data.name}", total=n_steps)
-
-        def step(message: str) -> None:
-            bar.update(task, advance=1, description=message)
-
+    with _progress(f"benchmark coldstart on {data.name}", n_steps) as step:
         result = run_coldstart_benchmark(data, protocol=proto, models=names, folds=fold_list, seed=seed, k=k,
                                          format=format, settings=settings, progress=step)
     summary = result.summary()

@@ -102,10 +102,7 @@ class DKTBackbone(Backbone):
         b, k = s_item.shape
         h0 = net.h0.expand(b, -1)
         if k:
-            q_s, mu_s = net.question(s_item, s_skill)
-            real = (s_skill != self.pad).float().unsqueeze(-1)
-            inter = net.inter(s_skill * 2 + s_y.long().unsqueeze(-1)) * real
-            x = inter.sum(2) / real.sum(2).clamp(min=1.0) + mu_s * net.resp_var(s_y.long())
+            q_s, x = net.inputs(s_item, s_skill, s_y)
             # left-padded support: padded steps come first and are masked out of the loss; their
             # input is zero so the LSTM only drifts from h0 by its biases before the real steps
             x = x * batch["s_mask"].unsqueeze(-1).float()

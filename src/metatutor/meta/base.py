@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from metatutor.data.responses import Responses
 from metatutor.errors import NotFittedError
+from metatutor.meta.episodes import Episodes, cold_start_episodes
 from metatutor.models.dkt import DKT
 from metatutor.models.irt import IRT
 
@@ -45,6 +47,23 @@ class Population:
             log.info("fitting the population IRT")
             self._irt = IRT().fit(self.train, self.valid)
         return self._irt
+
+
+def episode_auc(method: ColdStartMethod, episodes: list[Episodes]) -> float:
+    """Pooled AUC of a method's query predictions over some episodes (-1 when there is nothing to score)."""
+    episodes = [ep for ep in episodes if len(ep.query)]
+    if not episodes:
+        return -1.0
+    p = np.concatenate([method.predict_query(ep.support, ep.query) for ep in episodes])
+    y = np.concatenate([ep.answers for ep in episodes])
+    return float(roc_auc_score(y, p)) if len(np.unique(y)) > 1 else 0.5
+
+
+def validation_episodes(valid: Responses | None, *, query: int, ks: tuple[int, ...] = (1, 3, 5, 10)) -> list[Episodes]:
+    """The validation learners' episodes that pick a meta-learner's best checkpoint."""
+    if valid is None or not len(valid):
+        return []
+    return [ep for ep in (cold_start_episodes(valid, k, query=query) for k in ks) if len(ep.query)]
 
 
 class ColdStartMethod(ABC):

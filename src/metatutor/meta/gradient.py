@@ -30,15 +30,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.func import grad, vmap
 
 from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError
 from metatutor.meta.backbones import Backbone, Block, Features, make_backbone
-from metatutor.meta.base import ColdStartMethod, Population
-from metatutor.meta.episodes import EpisodeSampler, cold_start_episodes, query_tensors, support_tensors
+from metatutor.meta.base import ColdStartMethod, Population, episode_auc, validation_episodes
+from metatutor.meta.episodes import Episodes, EpisodeSampler, query_tensors, support_tensors
 
 log = logging.getLogger(__name__)
 METHODS = ("maml", "fomaml", "reptile", "metasgd", "amortized", "finetune", "dkt")
@@ -214,20 +213,11 @@ class GradientMeta(ColdStartMethod):
             p.grad = (p.detach() - adapted[name].detach().mean(0)) / (self.config.inner_lr * self.config.reptile_steps)
 
     # ----- validation and checkpoints -----------------------------------------------------------
-    def _validation_episodes(self, valid: Responses | None) -> list[tuple[Any, np.ndarray]]:
-        if valid is None or not len(valid):
-            return []
-        out = []
-        for k in (1, 3, 5, 10):
-            ep = cold_start_episodes(valid, k, query=self.config.query)
-            if len(ep.query):
-                out.append((ep, ep.answers))
-        return out
+    def _validation_episodes(self, valid: Responses | None) -> list[Episodes]:
+        return validation_episodes(valid, query=self.config.query)
 
-    def _validate(self, episodes: list[tuple[Any, np.ndarray]]) -> float:
-        p = np.concatenate([self.predict_query(ep.support, ep.query) for ep, _ in episodes])
-        y = np.concatenate([a for _, a in episodes])
-        return float(roc_auc_score(y, p)) if len(np.unique(y)) > 1 else 0.5
+    def _validate(self, episodes: list[Episodes]) -> float:
+        return episode_auc(self, episodes)
 
     def _state(self) -> dict[str, Any]:
         return copy.deepcopy({"backbone": self.backbone_.state_dict(), "phi0": self.phi0_.state_dict(),

@@ -24,13 +24,12 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.cluster import KMeans
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from metatutor.data.responses import Responses
 from metatutor.meta.backbones import DKTBackbone, IRTBackbone, make_backbone, skill_offset
-from metatutor.meta.base import ColdStartMethod, Population
-from metatutor.meta.episodes import EpisodeSampler, cold_start_episodes, episode_tensors
+from metatutor.meta.base import ColdStartMethod, Population, episode_auc, validation_episodes
+from metatutor.meta.episodes import EpisodeSampler, episode_tensors
 from metatutor.meta.gradient import make_config
 
 log = logging.getLogger(__name__)
@@ -107,8 +106,8 @@ class Prototypes(ColdStartMethod):
             self.net_.centres.copy_(torch.as_tensor(km.cluster_centers_, dtype=torch.float32))
             self.net_.log_temperature.fill_(float(np.log(np.mean(km.transform(e).min(axis=1) ** 2) + 1e-6)))
         opt = torch.optim.Adam(self.net_.parameters(), lr=cfg.lr)
-        valid_eps = [cold_start_episodes(valid, k, query=cfg.query) for k in (1, 3, 5, 10)] if valid else []
-        best, best_auc = copy.deepcopy(self.net_.state_dict()), self._validate(valid_eps)
+        valid_eps = validation_episodes(valid, query=cfg.query)
+        best, best_auc = copy.deepcopy(self.net_.state_dict()), episode_auc(self, valid_eps)
         for step in range(1, cfg.meta_steps + 1):
             _, batch = sampler.sample()
             p = self.net_(self._state_after_support(batch), batch["q_item"], batch["q_skill"]).clamp(1e-6, 1 - 1e-6)
@@ -118,19 +117,11 @@ class Prototypes(ColdStartMethod):
             loss.backward()
             opt.step()
             if valid_eps and step % cfg.eval_every == 0:
-                auc = self._validate(valid_eps)
+                auc = episode_auc(self, valid_eps)
                 log.info("proto step %d: valid query AUC %.4f", step, auc)
                 if auc > best_auc:
                     best, best_auc = copy.deepcopy(self.net_.state_dict()), auc
         self.net_.load_state_dict(best)
-
-    def _validate(self, episodes: list[Any]) -> float:
-        episodes = [ep for ep in episodes if len(ep.query)]
-        if not episodes:
-            return -1.0
-        p = np.concatenate([self.predict_query(ep.support, ep.query) for ep in episodes])
-        y = np.concatenate([ep.answers for ep in episodes])
-        return float(roc_auc_score(y, p)) if len(np.unique(y)) > 1 else 0.5
 
     @torch.no_grad()
     def predict_query(self, support: Responses, query: Responses) -> np.ndarray:

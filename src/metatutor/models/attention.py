@@ -35,7 +35,7 @@ from torch import nn
 
 from metatutor.data.responses import Responses
 from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
-from metatutor.models.sequences import Encoded, encode
+from metatutor.models.sequences import Encoded, encode, shrunk_item_logits
 
 log = logging.getLogger(__name__)
 
@@ -264,14 +264,10 @@ class AttentionKT(LearnerModel):
 
     @torch.no_grad()
     def _init_item_bias(self, enc: Encoded) -> None:
-        """β_i starts at each item's shrunk log-odds of success relative to the whole training set."""
+        """Start β_i at each item's shrunk log-odds, so rare items start sensible instead of waiting
+        for many sparse gradient steps."""
         n = self.vocab_.n_items
-        wins = np.bincount(enc.item, weights=enc.y, minlength=n + 1)[:n]
-        tries = np.bincount(enc.item, minlength=n + 1)[:n]
-        p_all = float(np.clip(enc.y.mean(), 1e-3, 1 - 1e-3))
-        k = self.config.item_prior_count
-        p = (wins + k * p_all) / (tries + k)
-        init = np.log(p / (1 - p)) - np.log(p_all / (1 - p_all))
+        init = shrunk_item_logits(enc, n, self.config.item_prior_count)
         self.net_.item_bias.weight[:n, 0] = torch.as_tensor(init, dtype=torch.float32)
 
     @torch.no_grad()

@@ -27,7 +27,7 @@ from torch import nn
 
 from metatutor.data.responses import Responses
 from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
-from metatutor.models.sequences import Encoded, encode, length_batches, make_batch
+from metatutor.models.sequences import Encoded, encode, length_batches, make_batch, shrunk_item_logits
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,6 @@ class DKTConfig:
     window: int = 200  # steps per truncated-BPTT window (state carried across windows)
     max_epochs: int = 30
     patience: int = 3  # epochs without a better validation AUC before stopping
-    group_by_length: bool = True  # training batches of similar lengths (less padding) or random learners
-    lr_decay: float = 1.0  # learning rates are multiplied by this after an epoch without improvement
     difficulty_l2: float = 1e-3  # L2 on the item offsets μ and β of the items in a batch
     max_skills: int = 4  # skills kept per response
     item_lr_scale: float = 0.5  # learning-rate factor of the item offsets (they overfit quickly)
@@ -80,14 +78,17 @@ class DKTNet(nn.Module):
         q = self.skill(skill).sum(2) / count + mu * self.skill_var(skill).sum(2) / count  # (B, T, D)
         return q, mu
 
-    def forward(self, batch: dict[str, torch.Tensor], state: Any = None) -> tuple[torch.Tensor, Any, torch.Tensor]:
-        """Logits (B, T), the state to carry into the next window, and hidden states (B, T, H)."""
-        item, skill, y = batch["item"], batch["skill"], batch["y"]
+    def inputs(self, item: torch.Tensor, skill: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Questions q (B, T, D) and LSTM inputs x (B, T, D) = mean_s e_(s, y) + μ_i f_y."""
         q, mu = self.question(item, skill)
         real = (skill != self.n_skills + 1).float().unsqueeze(-1)
-        yl = y.long().unsqueeze(-1)  # (B, T, 1)
-        inter = self.inter(skill * 2 + yl) * real  # (B, T, K, D)
-        x = inter.sum(2) / real.sum(2).clamp(min=1.0) + mu * self.resp_var(y.long())  # (B, T, D)
+        inter = self.inter(skill * 2 + y.long().unsqueeze(-1)) * real  # (B, T, K, D)
+        return q, inter.sum(2) / real.sum(2).clamp(min=1.0) + mu * self.resp_var(y.long())
+
+    def forward(self, batch: dict[str, torch.Tensor], state: Any = None) -> tuple[torch.Tensor, Any, torch.Tensor]:
+        """Logits (B, T), the state to carry into the next window, and hidden states (B, T, H)."""
+        item = batch["item"]
+        q, x = self.inputs(item, batch["skill"], batch["y"])
         lstm_state, last_h = (None, None) if state is None else state
         hs, lstm_state = self.lstm(self.drop(x), lstm_state)  # (B, T, H)
         if last_h is None:
@@ -140,12 +141,7 @@ class DKT(LearnerModel):
         for epoch in range(cfg.max_epochs):
             self.net_.train()
             total, count = 0.0, 0
-            if cfg.group_by_length:
-                batches = length_batches(enc.lengths, batch_size=self.batch_size_, rng=rng)
-            else:
-                perm = rng.permutation(len(enc.lengths))
-                batches = [perm[i : i + self.batch_size_] for i in range(0, len(perm), self.batch_size_)]
-            for learners in batches:
+            for learners in length_batches(enc.lengths, batch_size=self.batch_size_, rng=rng):
                 batch = {k: v.to(cfg.device) for k, v in make_batch(enc, learners, **pads).items()}
                 state = None
                 for w0 in range(0, batch["y"].shape[1], cfg.window):
@@ -173,8 +169,6 @@ class DKT(LearnerModel):
                     best, best_auc, bad = copy.deepcopy(self.net_.state_dict()), auc, 0
                 else:
                     bad += 1
-                    for group in opt.param_groups:
-                        group["lr"] *= cfg.lr_decay
             else:
                 best = copy.deepcopy(self.net_.state_dict())
             self.history_.append(record)
@@ -187,15 +181,10 @@ class DKT(LearnerModel):
 
     @torch.no_grad()
     def _init_item_bias(self, enc: Encoded) -> None:
-        """Start β_i at each item's shrunk log-odds of success relative to the whole training set, so
-        that rare items start sensible instead of waiting for many sparse gradient steps."""
+        """Start β_i at each item's shrunk log-odds, so rare items start sensible instead of waiting
+        for many sparse gradient steps."""
         n = self.vocab_.n_items
-        wins = np.bincount(enc.item, weights=enc.y, minlength=n + 1)[:n]
-        tries = np.bincount(enc.item, minlength=n + 1)[:n]
-        p_all = float(enc.y.mean())
-        k = self.config.item_prior_count
-        p = (wins + k * p_all) / (tries + k)
-        init = np.log(p / (1 - p)) - np.log(p_all / (1 - p_all))
+        init = shrunk_item_logits(enc, n, self.config.item_prior_count)
         self.net_.item_bias.weight[:n, 0] = torch.as_tensor(init, dtype=torch.float32)
 
     @torch.no_grad()

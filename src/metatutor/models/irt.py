@@ -116,7 +116,6 @@ class IRT(LearnerModel):
             previous = marginal
             # M-step: item parameters (and the ability spread) maximise the expected complete log-likelihood
             _m_step(params, b, log_a, log_sd, z, seen, right, cfg)
-        self.log_marginal_ = previous
         self.difficulty_ = b.detach().numpy().copy()
         self.discrimination_ = log_a.detach().exp().numpy().copy()
         self.prior_sd_ = float(log_sd.detach().exp().item())
