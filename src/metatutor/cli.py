@@ -132,7 +132,7 @@ def _progress(title: str, total: int) -> Iterator[Callable[[str], None]]:
 def benchmark_kt(
     data: Annotated[Path, typer.Option(help="A dataset folder or file.")],
     protocol: Annotated[str, typer.Option(help="folds, pykt, kfold or auto.")] = "auto",
-    models: Annotated[str, typer.Option(help="Comma-separated: irt,irt2pl,bkt,bktf,pfa,bestlr,dkt,default.")] =
+    models: Annotated[str, typer.Option(help="Comma-separated: irt,irt2pl,bkt,bktf,pfa,bestlr,dkt,attn,default (= attn).")] =
     "irt,bkt,pfa,bestlr,dkt",
     folds: Annotated[str | None, typer.Option(help="Comma-separated folds (all when omitted).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of models and of kfold splits.")] = 0,
@@ -217,6 +217,63 @@ def benchmark_coldstart(
         markdown.write_text(result.to_markdown())
     if plot:
         result.plot(plot)
+
+
+@bench_app.command("cat")
+@friendly
+def benchmark_cat(
+    data: Annotated[Path | None, typer.Option(help="A dataset folder or file (BOBCAT protocol).")] = None,
+    protocol: Annotated[str, typer.Option(help="folds (the AKT test files as parts) or kfold.")] = "folds",
+    selectors: Annotated[str, typer.Option(help="Comma-separated: random,mfi,kl,meta,default.")] =
+    "random,mfi,kl,meta,default",
+    folds: Annotated[str | None, typer.Option(help="Comma-separated folds (all when omitted).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of models and of kfold splits.")] = 0,
+    k: Annotated[int, typer.Option(help="Number of folds for the kfold protocol.")] = 5,
+    format: Annotated[str | None, typer.Option(help="Input format (detected when omitted).")] = None,
+    simulation: Annotated[bool, typer.Option(help="Run the simulation study instead (no data needed).")] = False,
+    examinees: Annotated[int, typer.Option(help="Simulated examinees.")] = 1000,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON here.")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write a Markdown table here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Simulation: write the RMSE-by-length plot (PNG) here.")] = None,
+) -> None:
+    """Adaptive testing: select n questions per learner, predict their held-out answers (BOBCAT protocol);
+    or, with --simulation, ability recovery and exposure on a simulated Rasch bank."""
+    if simulation:
+        from metatutor.evaluation.cat_simulation import CONDITIONS, run_cat_simulation
+
+        with _progress("CAT simulation", len(CONDITIONS)) as step:
+            study = run_cat_simulation(n_examinees=examinees, seed=seed, progress=step)
+        console.print(study.to_markdown())
+        if json_path:
+            study.write_json(json_path)
+        if markdown:
+            markdown.write_text(study.to_markdown())
+        if plot:
+            study.plot(plot)
+        return
+    if data is None:
+        from metatutor.errors import ConfigError
+
+        raise ConfigError("give --data PATH (or --simulation)")
+    from metatutor.evaluation.cat import NS, run_cat_benchmark
+
+    names = [s.strip() for s in selectors.split(",") if s.strip()]
+    fold_list = _ints(folds)
+    n_steps = len(names) * len(fold_list or range(k))
+    with _progress(f"benchmark cat on {data.name}", n_steps) as step:
+        result = run_cat_benchmark(data, protocol=protocol, selectors=names, folds=fold_list, seed=seed, k=k,
+                                   format=format, progress=step)
+    table = Table(title=f"benchmark cat: {result.dataset} ({result.protocol}), held-out AUC / accuracy (%)")
+    table.add_column("selector")
+    for n in NS:
+        table.add_column(f"n={n}", justify="right")
+    for sel, s in result.summary().items():
+        table.add_row(sel, *[f"{100 * s['auc_at_n'][str(n)]:.2f} / {100 * s['acc_at_n'][str(n)]:.2f}" for n in NS])
+    console.print(table)
+    if json_path:
+        result.write_json(json_path)
+    if markdown:
+        markdown.write_text(result.to_markdown())
 
 
 @app.command()

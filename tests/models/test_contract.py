@@ -94,6 +94,6 @@ def test_unfitted_model_says_so(name: str, split) -> None:
 
 
 def test_default_and_unknown_names() -> None:
-    assert type(make_model("default")).__name__ == "DKT"
+    assert type(make_model("default")).__name__ == "AttentionKT"
     with pytest.raises(ConfigError, match="unknown model"):
         make_model("nope")

@@ -23,7 +23,7 @@ REGISTRY: dict[str, tuple[type[LearnerModel], dict[str, Any]]] = {
     "dkt": (DKT, {}),
     "attn": (AttentionKT, {}),
 }
-DEFAULT_MODEL = "dkt"
+DEFAULT_MODEL = "attn"  # best of our models on assist2009_pid (5 folds) and statics (fold 1): docs/benchmarks.md
 SAVED_CLASSES: dict[str, type[LearnerModel]] = {"irt": IRT, "bkt": BKT, "pfa": PFA, "bestlr": BestLR, "dkt": DKT,
                                                 "attn": AttentionKT}
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
-import torch
 
+from metatutor.assessment.calibration import CalibrationConfig, calibrate
 from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError
 from metatutor.models.base import LearnerModel, Vocabulary, segment_ids, sigmoid
@@ -57,25 +57,6 @@ def online_ability_posterior(correct: np.ndarray, difficulty: np.ndarray, discri
     return exclusive + log_prior[None, :]
 
 
-def _m_step(params: list[torch.Tensor], b: torch.Tensor, log_a: torch.Tensor, log_sd: torch.Tensor, z: torch.Tensor,
-            seen: torch.Tensor, right: torch.Tensor, cfg: IRTConfig) -> None:
-    """Maximise the expected complete-data log posterior over the item parameters (and the ability spread),
-    given expected answer counts `seen` and correct counts `right` per item and grid point (I, G)."""
-    opt = torch.optim.LBFGS(params, max_iter=20, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        logit = log_a.exp()[:, None] * ((z * log_sd.exp())[None, :] - b[:, None])  # (I, G)
-        expected = (right * torch.nn.functional.logsigmoid(logit)
-                    + (seen - right) * torch.nn.functional.logsigmoid(-logit)).sum()
-        loss = -expected + 0.5 * ((b / cfg.difficulty_sd) ** 2).sum()
-        loss = loss + 0.5 * ((log_a / cfg.log_discrimination_sd) ** 2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-
-
 class IRT(LearnerModel):
     """1PL or 2PL IRT; `IRT(kind="2pl")`."""
 
@@ -87,38 +68,13 @@ class IRT(LearnerModel):
             raise ConfigError(f"IRT kind must be '1pl' or '2pl', not {self.config.kind!r}")
         cfg = self.config
         self.vocab_ = Vocabulary.of(train)
-        items = torch.as_tensor(self.vocab_.items(train))
-        learners = torch.as_tensor(segment_ids(train))
-        y = torch.as_tensor(np.array(train.correct, dtype=np.float64))
-        n_l, n_i = train.n_learners, self.vocab_.n_items
-        z = torch.as_tensor(GRID[::2])  # (G,) standard-normal quadrature points
-        log_w = torch.log_softmax(-0.5 * z**2, dim=0)  # (G,) their weights
-        b = torch.zeros(n_i, dtype=torch.float64, requires_grad=True)
-        log_a = torch.zeros(n_i, dtype=torch.float64, requires_grad=cfg.kind == "2pl")
+        cal = calibrate(segment_ids(train), self.vocab_.items(train), train.correct, n_learners=train.n_learners,
+                        n_items=self.vocab_.n_items,
+                        config=CalibrationConfig(kind=cfg.kind, difficulty_sd=cfg.difficulty_sd,
+                                                 log_discrimination_sd=cfg.log_discrimination_sd,
+                                                 max_iter=cfg.max_iter, tol=cfg.tol))
         # 1PL learns the spread of abilities; 2PL fixes it to 1 (the discriminations carry the scale)
-        log_sd = torch.zeros((), dtype=torch.float64, requires_grad=cfg.kind == "1pl")
-        params = [b, log_a] if cfg.kind == "2pl" else [b, log_sd]
-        previous = -np.inf
-        for _ in range(cfg.max_iter):
-            # E-step: each learner's posterior over the grid, spread onto their responses as expected counts
-            with torch.no_grad():
-                theta = z * log_sd.exp()
-                logit = log_a.exp()[items, None] * (theta[None, :] - b[items, None])  # (N, G)
-                loglik = -torch.nn.functional.softplus(torch.where(y[:, None] > 0, -logit, logit))
-                per_learner = torch.zeros(n_l, len(z), dtype=torch.float64).index_add_(0, learners, loglik)
-                joint = per_learner + log_w[None, :]  # (L, G)
-                marginal = float(torch.logsumexp(joint, dim=1).sum())
-                weight = torch.softmax(joint, dim=1)[learners]  # (N, G)
-                seen = torch.zeros(n_i, len(z), dtype=torch.float64).index_add_(0, items, weight)  # (I, G)
-                right = torch.zeros(n_i, len(z), dtype=torch.float64).index_add_(0, items, weight * y[:, None])
-            if marginal - previous < cfg.tol * n_l:
-                break
-            previous = marginal
-            # M-step: item parameters (and the ability spread) maximise the expected complete log-likelihood
-            _m_step(params, b, log_a, log_sd, z, seen, right, cfg)
-        self.difficulty_ = b.detach().numpy().copy()
-        self.discrimination_ = log_a.detach().exp().numpy().copy()
-        self.prior_sd_ = float(log_sd.detach().exp().item())
+        self.difficulty_, self.discrimination_, self.prior_sd_ = cal.b, cal.a, cal.sd
         # an unseen item borrows the mean difficulty of its skills' training items
         rows, skills = train.skill_rows(), self.vocab_.skills(train)
         item_of_link = self.vocab_.items(train)[rows]

@@ -1,0 +1,75 @@
+"""Serving latency of the attention model's online state (in-process, CPU).
+
+Trains the attention model on one fold's training learners (a short run by default: latency does not
+depend on how well the weights are trained, only on their shapes and the bank size), then replays test
+learners' responses one at a time through `OnlineState`: each step is one `update` (the new response) +
+`predict()` (P(correct) on EVERY item of the bank). Reports median and p99 over all steps, and the same
+for `predict` on a 100-item candidate list.
+
+Usage: python benchmarks/serving_latency.py --data ../shared/datasets/assist2009_pid --fold 1 \
+           --json docs/results/serving_latency_assist2009_pid.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from metatutor.data.folders import DatasetFolder
+from metatutor.models.attention import AttentionKT
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--fold", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--learners", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=100, help="responses replayed per learner (at most)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    split = DatasetFolder(args.data).fold_split(args.fold)
+    model = AttentionKT(max_epochs=args.epochs).fit(split.train, split.valid)
+    test = split.test
+    items = model.vocab_.items(test)
+    rng = np.random.default_rng(0)
+    whole, update_only, subset = [], [], []
+    candidates = rng.choice(model.vocab_.n_items, size=100, replace=False)
+    for j in range(min(args.learners, test.n_learners)):
+        lo, hi = test.starts[j], min(test.starts[j + 1], test.starts[j] + args.steps)
+        state = model.online()
+        state.predict()  # the bank's question embeddings are computed once per state, outside the timing
+        for r in range(lo, hi):
+            item = int(items[r])
+            skills = model.item_skills_[item] if item < model.vocab_.n_items else model.item_skills_[0]
+            t0 = time.perf_counter()
+            state.update(item, skills, int(test.correct[r]))
+            t1 = time.perf_counter()
+            p = state.predict()
+            t2 = time.perf_counter()
+            state.predict(candidates)
+            t3 = time.perf_counter()
+            whole.append(t2 - t0)
+            update_only.append(t1 - t0)
+            subset.append(t3 - t2 + t1 - t0)
+            assert len(p) == model.vocab_.n_items
+    ms = {name: np.array(v) * 1000 for name, v in
+          (("update_and_bank", whole), ("update", update_only), ("update_and_100", subset))}
+    out = {"dataset": Path(args.data).name, "fold": args.fold, "bank_items": int(model.vocab_.n_items),
+           "steps": len(whole), "threads": args.threads, "epochs_trained": args.epochs,
+           **{f"{k}_ms_median": float(np.median(v)) for k, v in ms.items()},
+           **{f"{k}_ms_p99": float(np.percentile(v, 99)) for k, v in ms.items()}}
+    print(json.dumps(out, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

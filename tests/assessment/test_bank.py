@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metatutor.assessment.bank import ItemBank
+from metatutor.assessment.irt import p_correct
+from metatutor.data.responses import Responses
+from metatutor.errors import ConfigError
+
+
+def simulate_2pl(n_learners: int, a: np.ndarray, b: np.ndarray, seed: int, c: np.ndarray | None = None,
+                 prefix: str = "u") -> Responses:
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(size=n_learners)
+    p = p_correct(theta[:, None], a, b, np.zeros_like(b) if c is None else c)
+    y = (rng.random(p.shape) < p).astype(int)
+    learner, item = np.meshgrid(np.arange(n_learners), np.arange(len(b)), indexing="ij")
+    frame = pd.DataFrame({"learner": [f"{prefix}{v}" for v in learner.ravel()], "item": [f"q{v}" for v in item.ravel()],
+                          "skill": [f"s{v % 3}" for v in item.ravel()], "correct": y.ravel()})
+    return Responses.from_frame(frame)
+
+
+@pytest.fixture(scope="module")
+def truth() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return np.exp(rng.normal(0, 0.3, size=25)), rng.normal(size=25)
+
+
+def test_2pl_recovers_generating_parameters(truth: tuple[np.ndarray, np.ndarray]) -> None:
+    a, b = truth
+    bank = ItemBank.calibrate(simulate_2pl(1500, a, b, seed=1), kind="2pl")
+    order = np.argsort([int(i[1:]) for i in bank.item_ids])
+    assert np.corrcoef(bank.b[order], b)[0, 1] > 0.97
+    assert np.corrcoef(bank.a[order], a)[0, 1] > 0.7
+    assert np.mean(np.abs(bank.b[order] - b)) < 0.2
+    assert (bank.se_b > 0).all() and (bank.se_b < 0.3).all() and (bank.n_responses == 1500).all()
+
+
+def test_1pl_is_put_on_the_standard_normal_scale() -> None:
+    b = np.linspace(-2, 2, 20)
+    bank = ItemBank.calibrate(simulate_2pl(1500, np.full(20, 1.7), b, seed=2), kind="1pl")
+    assert np.allclose(bank.a, bank.a[0]) and bank.a[0] == pytest.approx(1.7, abs=0.2)
+    order = np.argsort([int(i[1:]) for i in bank.item_ids])
+    assert np.mean(np.abs(bank.b[order] - b)) < 0.15
+
+
+def test_3pl_estimates_guessing_inside_its_prior(truth: tuple[np.ndarray, np.ndarray]) -> None:
+    a, b = truth
+    bank = ItemBank.calibrate(simulate_2pl(1500, a, b, seed=3, c=np.full(25, 0.2)), kind="3pl")
+    assert ((bank.c > 0.02) & (bank.c < 0.45)).all()
+    assert bank.c.mean() == pytest.approx(0.2, abs=0.08)
+
+
+def test_recalibration_moves_items_towards_new_evidence(truth: tuple[np.ndarray, np.ndarray]) -> None:
+    a, b = truth
+    small = ItemBank.calibrate(simulate_2pl(60, a, b, seed=4), kind="2pl")
+    order = np.argsort([int(i[1:]) for i in small.item_ids])
+    more = small.recalibrate(simulate_2pl(1500, a, b, seed=5, prefix="v"))
+    assert np.mean(np.abs(more.b[order] - b)) < np.mean(np.abs(small.b[order] - b))
+    assert (more.se_b < small.se_b).all() and (more.n_responses == 1560).all()
+    # a handful of new answers hardly moves a well-estimated item
+    big = ItemBank.calibrate(simulate_2pl(1500, a, b, seed=6), kind="2pl")
+    nudged = big.recalibrate(simulate_2pl(3, a, b, seed=7, prefix="w"))
+    assert np.max(np.abs(nudged.b - big.b)) < 0.15
+
+
+def test_item_fit_flags_an_item_that_runs_against_ability(truth: tuple[np.ndarray, np.ndarray]) -> None:
+    a, b = truth
+    data = simulate_2pl(800, a, b, seed=8)
+    bank = ItemBank.from_parameters(a, b, item_ids=np.array([f"q{i}" for i in range(25)]))
+    fit = bank.item_fit(data).set_index("item")
+    assert fit["outfit"].drop("q0").between(0.7, 1.3).all() and fit["infit"].drop("q0").between(0.8, 1.2).all()
+    flipped = data.select_rows(np.ones(len(data), dtype=bool))
+    rows = flipped.item == np.flatnonzero(flipped.item_ids == "q0")[0]
+    frame = flipped.to_frame()
+    frame.loc[rows, "correct"] = 1 - frame.loc[rows, "correct"]
+    misfit = bank.item_fit(Responses.from_frame(frame)).set_index("item")
+    assert misfit.loc["q0", "infit"] > 1.3 and misfit.loc["q0", "outfit"] > 1.3
+
+
+def test_save_load_round_trip_and_unknown_items(tmp_path: Path, truth: tuple[np.ndarray, np.ndarray]) -> None:
+    bank = ItemBank.calibrate(simulate_2pl(200, *truth, seed=9), kind="2pl")
+    bank.save(tmp_path / "bank.json")
+    again = ItemBank.load(tmp_path / "bank.json")
+    for field in ("a", "b", "c", "se_b", "skill", "n_responses"):
+        np.testing.assert_allclose(getattr(again, field), getattr(bank, field))
+    assert list(again.item_ids) == list(bank.item_ids) and list(again.skill_ids) == list(bank.skill_ids)
+    with pytest.raises(ConfigError, match="not in the bank"):
+        bank.codes(["q1", "nope"])
