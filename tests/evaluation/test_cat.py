@@ -3,24 +3,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from metatutor.assessment.meta_selector import MetaCAT, MetaCATConfig
 from metatutor.assessment.pools import make_pools
 from metatutor.cli import app
-from metatutor.data.responses import Responses
 from metatutor.evaluation.cat import NS, cat_folds, learner_parts, run_cat_benchmark, run_selection
 from metatutor.evaluation.cat_simulation import run_cat_simulation
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def csv_path(simulated: Responses, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("cat") / "cohort.csv"
-    simulated.to_frame().to_csv(path, index=False)
-    return path
 
 
 def test_folds_rotate_test_and_validation_parts(csv_path: Path) -> None:

@@ -7,18 +7,10 @@ import pytest
 from typer.testing import CliRunner
 
 from metatutor.cli import app
-from metatutor.data.responses import Responses
 from metatutor.evaluation.coldstart import KS, ColdStartResult, run_coldstart_benchmark
 from metatutor.meta import DEFAULT_METHOD
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def csv_path(simulated: Responses, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sim") / "cohort.csv"
-    simulated.to_frame().to_csv(path, index=False)
-    return path
 
 
 def test_coldstart_result_shape_and_default(csv_path: Path, tmp_path: Path) -> None:

@@ -112,6 +112,24 @@ def policy_features(net: MetaCATNet, phi: Params, pool_item: torch.Tensor, avail
         return torch.stack([p, info, a, torch.log(share + 1e-3), times, (p - 0.5).abs()], dim=-1)
 
 
+class _EarlyStopping:
+    """Keeps the weights of a module at its best validation AUC; says when `patience` epochs brought none."""
+
+    def __init__(self, module: nn.Module, best: float, patience: int) -> None:
+        self.module, self.best, self.patience, self.bad = module, best, patience, 0
+        self.state = copy.deepcopy(module.state_dict())
+
+    def should_stop(self, auc: float) -> bool:
+        if auc > self.best + 1e-4:
+            self.best, self.state, self.bad = auc, copy.deepcopy(self.module.state_dict()), 0
+            return False
+        self.bad += 1
+        return self.bad >= self.patience
+
+    def restore(self) -> None:
+        self.module.load_state_dict(self.state)
+
+
 class MetaCAT:
     """`MetaCAT().fit(train, valid)`; `choose` selects questions, `predict` scores held-out items."""
 
@@ -154,7 +172,7 @@ class MetaCAT:
     def _train_model(self, train: Responses, valid: Pools | None, rng: np.random.Generator) -> None:
         cfg = self.config
         opt = torch.optim.Adam(self.net_.parameters(), lr=cfg.lr)
-        best, best_state, bad = -np.inf, copy.deepcopy(self.net_.state_dict()), 0
+        stopper = _EarlyStopping(self.net_, -np.inf, cfg.patience)
         for epoch in range(cfg.model_epochs):
             self.net_.train()
             for pools in self._episodes(train, rng):
@@ -173,19 +191,15 @@ class MetaCAT:
                 continue
             auc = self.validation_auc(valid, policy=False, rng=np.random.default_rng(0))
             log.info("meta CAT model epoch %d: valid AUC %.4f", epoch + 1, auc)
-            if auc > best + 1e-4:
-                best, best_state, bad = auc, copy.deepcopy(self.net_.state_dict()), 0
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    break
-        self.net_.load_state_dict(best_state)
+            if stopper.should_stop(auc):
+                break
+        stopper.restore()
 
     def _train_policy(self, train: Responses, valid: Pools | None, rng: np.random.Generator) -> None:
         cfg = self.config
         opt = torch.optim.Adam(self.policy_.parameters(), lr=cfg.policy_lr)
-        best = self.validation_auc(valid, policy=True, rng=np.random.default_rng(0)) if valid else -np.inf
-        best_state, bad = copy.deepcopy(self.policy_.state_dict()), 0
+        start = self.validation_auc(valid, policy=True, rng=np.random.default_rng(0)) if valid else -np.inf
+        stopper = _EarlyStopping(self.policy_, start, cfg.patience)
         for epoch in range(cfg.policy_epochs):
             for pools in self._episodes(train, rng):
                 n = int(rng.integers(1, cfg.max_questions + 1))
@@ -201,13 +215,9 @@ class MetaCAT:
                 continue
             auc = self.validation_auc(valid, policy=True, rng=np.random.default_rng(0))
             log.info("meta CAT policy epoch %d: valid AUC %.4f", epoch + 1, auc)
-            if auc > best + 1e-4:
-                best, best_state, bad = auc, copy.deepcopy(self.policy_.state_dict()), 0
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    break
-        self.policy_.load_state_dict(best_state)
+            if stopper.should_stop(auc):
+                break
+        stopper.restore()
 
     def _rollout(self, pools: Pools, n: int, *, sample: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Ask n questions with the policy (sampled or greedy): summed log-probabilities (L,), items, answers."""
