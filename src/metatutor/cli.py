@@ -276,6 +276,45 @@ def benchmark_cat(
         markdown.write_text(result.to_markdown())
 
 
+@bench_app.command("practice")
+@friendly
+def benchmark_practice(
+    learners: Annotated[int, typer.Option(help="Simulated learners per policy.")] = 500,
+    budget: Annotated[int, typer.Option(help="Answers before the post-test.")] = 60,
+    max_items: Annotated[int, typer.Option(help="Answers at most while waiting for true mastery.")] = 300,
+    policies: Annotated[str, typer.Option(help="Comma-separated policies.")] =
+    "random,curriculum,mastery,target,gain,thompson,review,default",
+    seed: Annotated[int, typer.Option(help="Seed of the course, the learners and the policies.")] = 0,
+    data: Annotated[Path | None, typer.Option(help="A simulator fitted to this dataset (not built yet).")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON here.")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write a Markdown table here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write the learning curves (PNG) here.")] = None,
+) -> None:
+    """Practice policies on simulated learners: items to true mastery of the goals, post-test after a
+    fixed budget, retention after a delay, learning curves."""
+    from metatutor.evaluation.practice import PracticeConfig, run_practice_benchmark
+
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    config = PracticeConfig(n_learners=learners, budget=budget, max_items=max_items, seed=seed)
+    with _progress("benchmark practice", len(names) * (2 if data else 1)) as step:
+        result = run_practice_benchmark(config, names, data=data, progress=step)
+    table = Table(title="benchmark practice (mean ± 95% CI)")
+    for col in ("simulator", "policy", "items to mastery", "post-test", "retention"):
+        table.add_column(col, justify="left" if col in ("simulator", "policy") else "right")
+    for pol, s in result.summary().items():
+        for sim, e in s["by_simulator"].items():
+            cells = [("–" if e[k] is None else f"{e[k]:.3f} ± {e[k + '_ci95']:.3f}") for k in
+                     ("items_to_mastery", "posttest", "retention")]
+            table.add_row(sim, pol, *cells)
+    console.print(table)
+    if json_path:
+        result.write_json(json_path)
+    if markdown:
+        markdown.write_text(result.to_markdown())
+    if plot:
+        result.plot(plot)
+
+
 @app.command()
 @friendly
 def demo(

@@ -38,3 +38,16 @@ def describe_positions(positions: Iterable[int], *, noun: str = "rows", limit: i
     if len(items) > limit:
         return f"{noun} {shown}, …; {len(items)} in all"
     return f"{noun} {shown}"
+
+
+class SkillGraphError(MetatutorError, ValueError):
+    """A skill graph is not a usable prerequisite DAG (a cycle, an unknown skill, a bad file).
+
+    Lists every problem at once, each naming the skills or lines it concerns.
+    """
+
+    def __init__(self, problems: Sequence[str], *, source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(where + "; ".join(self.problems))

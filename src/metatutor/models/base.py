@@ -79,6 +79,10 @@ class Vocabulary:
             return _lookup(responses.skill, responses.skill_ids, self._skill_dict)
         return _map_codes(responses.skill, responses.skill_ids, self._skill_index)
 
+    def skill_codes(self, names: list[str]) -> np.ndarray:
+        """Codes of skills given by name; unseen skills get `n_skills`."""
+        return np.array([self._skill_dict.get(str(s), self.n_skills) for s in names], dtype=np.int64)
+
     def to_json(self) -> dict[str, list[str]]:
         return {"item_ids": [str(x) for x in self.item_ids], "skill_ids": [str(x) for x in self.skill_ids]}
 

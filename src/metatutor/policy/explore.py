@@ -1,0 +1,28 @@
+"""Exploration under uncertainty: Thompson sampling. Each skill's mastery is drawn from a Beta belief
+whose spread shrinks with the evidence seen on that skill; the item with the best expected gain under
+the draw is chosen. Skills with little evidence get tried; well-known ones follow the model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metatutor.policy.base import Recommendation
+from metatutor.policy.gain import ExpectedGainPolicy
+from metatutor.policy.tracker import LearnerState, SkillTracker
+
+
+class ThompsonPolicy(ExpectedGainPolicy):
+    name = "thompson"
+
+    def __init__(self, tracker: SkillTracker, *, target: float = 0.7, prior_strength: float = 2.0) -> None:
+        super().__init__(tracker, target=target)
+        self.prior_strength = prior_strength
+
+    def recommend(self, state: LearnerState, rng: np.random.Generator) -> Recommendation:
+        t = self.tracker
+        m = t.mastery(state)
+        p = t.p_correct(state, m)
+        n = state.count + self.prior_strength
+        draw = rng.beta(m * n + 0.5, (1.0 - m) * n + 0.5)
+        return self.best_gain(state, m, p, draw, why="best gain under a draw from the uncertain mastery",
+                              kind="explore")

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from metatutor.errors import ConfigError
+from metatutor.policy import POLICIES, SkillTracker, make_policy
+from metatutor.policy.path import expected_items, learning_path
+from metatutor.policy.tracker import DAY
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_every_policy_recommends_a_goal_item_with_a_reason(tracker: SkillTracker, name: str) -> None:
+    state = tracker.new_state(["s06"])
+    allowed = {str(tracker.item_ids[i]) for k in np.flatnonzero(state.closure) for i in tracker.skill_items[k]}
+    policy = make_policy(name, tracker)
+    recs = []
+    for step in range(15):
+        rec = policy.recommend(state, np.random.default_rng(step))
+        assert rec.item in allowed and rec.policy == name
+        assert rec.skill in rec.reason and f"{rec.predicted:.0%}" in rec.reason
+        assert 0 < rec.predicted < 1
+        tracker.update(state, rec.item_index, step % 2, time=step * 60.0)
+        recs.append(rec.item)
+    again = make_policy(name, tracker).recommend(state, np.random.default_rng(99))
+    assert again == make_policy(name, tracker).recommend(state, np.random.default_rng(99))  # seeded
+
+
+def test_unknown_policy() -> None:
+    with pytest.raises(ConfigError, match="unknown policy 'best'"):
+        make_policy("best", None)  # type: ignore[arg-type]
+
+
+def test_mastery_policy_follows_prerequisite_order(tracker: SkillTracker, rng: np.random.Generator) -> None:
+    state = tracker.new_state()
+    first = tracker.graph.order()[0]
+    assert make_policy("mastery", tracker).recommend(state, rng).skill == first
+
+
+def test_target_policy_picks_the_item_nearest_the_target(tracker: SkillTracker, rng: np.random.Generator) -> None:
+    state = tracker.new_state()
+    policy = make_policy("target", tracker, target=0.7)
+    rec = policy.recommend(state, rng)
+    p = tracker.p_correct(state)
+    ready = policy.items_of(policy.ready(state, tracker.mastery(state)))  # type: ignore[attr-defined]
+    assert abs(rec.predicted - 0.7) == pytest.approx(np.abs(p[ready] - 0.7).min())
+
+
+def test_review_brings_back_a_fading_skill(tracker: SkillTracker, rng: np.random.Generator) -> None:
+    state = tracker.new_state()
+    root = tracker.graph.order()[0]
+    k = list(tracker.graph.skills).index(root)
+    item = int(tracker.skill_items[k][0])
+    for step in range(8):
+        tracker.update(state, item, 1, time=step * 60.0)
+    assert state.mastered_once[k]
+    for schedule in ("fsrs", "model"):
+        policy = make_policy("review", tracker, schedule=schedule)
+        fresh = policy.recommend(state, rng)
+        assert fresh.kind != "review" or fresh.skill != root
+        state.time = 400 * DAY
+        late = policy.recommend(state, rng)
+        assert late.kind == "review" and late.skill == root and "fading" in late.reason
+        state.time = 7 * 60.0
+
+
+def test_learning_path_respects_prerequisites(tracker: SkillTracker) -> None:
+    state = tracker.new_state(["s12"])
+    path = learning_path(tracker, state)
+    names = [p.skill for p in path]
+    assert names[-1] == "s12" and set(names) <= tracker.graph.closure(["s12"])
+    for i, step in enumerate(path):
+        assert step.items_needed > 0
+        assert all(pre not in names[i:] for pre in step.prerequisites)
+    assert expected_items(0.99, 0.2, 0.95) == 0
+    assert expected_items(0.1, 0.4, 0.95) < expected_items(0.1, 0.1, 0.95)

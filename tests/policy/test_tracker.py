@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import numpy as np
+
+from metatutor.policy import SkillGraph, SkillTracker
+from metatutor.policy.tracker import DAY, TrackerConfig
+
+
+def _tiny(**config: float) -> SkillTracker:
+    graph = SkillGraph.from_edges([("a", "b")], ["a", "b"])
+    return SkillTracker(graph=graph, item_ids=["qa", "qb", "qab"], item_skills=[["a"], ["b"], ["b", "a"]],
+                        config=TrackerConfig(**config))  # type: ignore[arg-type]
+
+
+def test_answers_move_mastery_the_right_way() -> None:
+    t = _tiny()
+    right, wrong = t.new_state(), t.new_state()
+    for _ in range(3):
+        t.update(right, 0, 1)
+        t.update(wrong, 0, 0)
+    assert t.mastery(right)[0] > 0.9 > 0.3 > t.mastery(wrong)[0]
+    assert right.ability > 0 > wrong.ability
+    assert t.p_correct(right)[0] > t.p_correct(wrong)[0]
+
+
+def test_single_skill_update_is_bkt_without_ability_or_speed() -> None:
+    t = _tiny(ability_sd=0.0)
+    t.config = TrackerConfig(ability_sd=0.0, speeds=(1.0,), speed_prior=(1.0,))
+    s = t.new_state()
+    t.update(s, 0, 1)
+    prior, learn, guess, slip = 0.3, 0.15, 0.2, 0.1  # the defaults
+    post = prior * (1 - slip) / (prior * (1 - slip) + (1 - prior) * guess)
+    assert np.isclose(t.mastery(s)[0], post + (1 - post) * learn)
+
+
+def test_conjunctive_item_blames_the_weaker_skill() -> None:
+    t = _tiny()
+    s = t.new_state()
+    for _ in range(4):
+        t.update(s, 0, 1)  # a looks mastered
+    before = t.mastery(s).copy()
+    t.update(s, 2, 0)  # a wrong answer to the item needing a and b
+    after = t.mastery(s)
+    assert before[0] - after[0] < before[1] - after[1] + 0.1
+    assert after[1] < before[1] + 0.15  # b gains at most its learning step
+
+
+def test_prerequisites_gate_learning_and_beliefs_decay() -> None:
+    t = _tiny()
+    s = t.new_state()
+    low = t.learn_rate(t.mastery(s))[1]
+    for _ in range(5):
+        t.update(s, 0, 1)
+    assert t.learn_rate(t.mastery(s))[1] > low
+    now = t.mastery(s)[0]
+    s.time += 30 * DAY
+    assert t.mastery(s)[0] < now
+    assert t.retrievability(s, 0) < 1.0  # the FSRS card fades too
+
+
+def test_fitted_tracker_knows_the_course(tracker: SkillTracker) -> None:
+    assert tracker.n_skills == 12 and len(tracker.item_ids) > 250
+    assert (tracker.params["slip"] < 0.5).all() and (tracker.params["guess"] < 0.5).all()
+    assert np.isfinite(tracker.offset).all()
