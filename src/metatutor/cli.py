@@ -285,7 +285,7 @@ def benchmark_practice(
     policies: Annotated[str, typer.Option(help="Comma-separated policies.")] =
     "random,curriculum,mastery,target,gain,thompson,review,default",
     seed: Annotated[int, typer.Option(help="Seed of the course, the learners and the policies.")] = 0,
-    data: Annotated[Path | None, typer.Option(help="A simulator fitted to this dataset (not built yet).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Also run a simulator fitted to this dataset (DKT trained on it).")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON here.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write a Markdown table here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write the learning curves (PNG) here.")] = None,

@@ -110,3 +110,13 @@ def test_exposure_control_caps_the_most_used_item() -> None:
                           exposure_k=k)
     assert controlled.exposure(80).max() <= 0.36
     assert controlled.rmse()[-1] < 1.2 * plain.rmse()[-1]
+
+
+def test_exposure_margin_for_a_finite_cohort() -> None:
+    bank = rasch_bank(80, np.random.default_rng(1))
+    theta = np.random.default_rng(2).normal(size=150)
+    k = calibrate_exposure(bank, length=5, selector=SelectorConfig(), r_max=0.3, n_examinees=150, seed=4,
+                           rounds=8, cohort=150)  # aims at 0.3 - 3 * sqrt(0.21 / 150) = 0.19
+    controlled = simulate(bank, theta, length=5, selector=SelectorConfig(), rng=np.random.default_rng(3),
+                          exposure_k=k)
+    assert controlled.exposure(80).max() <= 0.3

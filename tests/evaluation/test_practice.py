@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 
 from metatutor.cli import app
 from metatutor.errors import ConfigError
-from metatutor.evaluation.practice import PracticeConfig, run_builtin, run_practice_benchmark
+from metatutor.evaluation.practice import PracticeConfig, PracticeResult, run_builtin, run_practice_benchmark
+from metatutor.evaluation.practice_fitted import run_fitted
 
 SMALL = PracticeConfig(n_learners=12, budget=20, max_items=60, curve_items=30, train_learners=150, seed=0)
 
@@ -51,11 +52,25 @@ def test_same_seed_same_result() -> None:
     assert a == b
 
 
-def test_unknown_policy_and_fitted_simulator_are_clear_errors() -> None:
+def test_unknown_policy_and_missing_data_are_clear_errors() -> None:
     with pytest.raises(ConfigError, match="unknown policy"):
         run_practice_benchmark(SMALL, ["nope"])
-    with pytest.raises(ConfigError, match="not built yet"):
-        run_practice_benchmark(SMALL, ["random"], data="x")
+    with pytest.raises(ConfigError, match="no such dataset"):
+        run_practice_benchmark(SMALL, ["random"], data="no/such/folder")
+
+
+def test_fitted_simulator_adds_rows_and_curves(csv_path: Path) -> None:
+    config = PracticeConfig(n_learners=10, budget=8, seed=0)
+    result = PracticeResult(config)
+    run_fitted(result, csv_path, ["random", "default"], form_items=10)
+    rows = [r for r in result.rows if r["simulator"] == "fitted"]
+    assert len(rows) == 2 * 10 and {r["policy"] for r in rows} == {"random", "default"}
+    assert all(0 < r["posttest"] < 1 and r["items_to_mastery"] is None and r["retention"] is None for r in rows)
+    assert len({r["learner"] for r in rows}) == 10  # real test learners, each once per policy
+    assert all(len(c) == 8 for c in result.curves["fitted"].values())
+    summary = result.summary()["random"]["by_simulator"]["fitted"]
+    assert summary["retention"] is None and summary["posttest"] is not None
+    assert "| fitted | random |" in result.to_markdown()
 
 
 def test_cli_writes_json_markdown_and_plot(tmp_path: Path) -> None:

@@ -91,7 +91,7 @@ def run_cat_simulation(*, n_items: int = 500, n_examinees: int = 1000, length: i
         k = None
         if r_max is not None:  # calibrated on its own simulated cohort (seed + 2), for tests of 10 items
             k = calibrate_exposure(bank, length=10, selector=selector, r_max=r_max, estimator=estimator,
-                                   seed=seed + 2)
+                                   seed=seed + 2, cohort=n_examinees)
         t0 = time.perf_counter()
         sim = simulate(bank, theta, length=length, selector=selector, estimator=estimator,
                        rng=np.random.default_rng(seed + 3), exposure_k=k)

@@ -211,6 +211,11 @@ def run_practice_benchmark(config: PracticeConfig, policies: list[str], *, data:
     unknown = sorted(set(policies) - set(POLICIES))
     if unknown:
         raise ConfigError(f"unknown policy(ies) {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
-    if data is not None:  # checked first: do not run the builtin study only to fail after it
-        raise ConfigError("the simulator fitted to real data (--data) is not built yet; run without --data")
-    return run_builtin(config, policies, progress=progress)
+    if data is not None and not Path(data).exists():  # checked first: fail before the builtin study runs
+        raise ConfigError(f"no such dataset {str(data)!r}")
+    result = run_builtin(config, policies, progress=progress)
+    if data is not None:
+        from metatutor.evaluation.practice_fitted import run_fitted
+
+        run_fitted(result, data, policies, progress=progress)
+    return result

@@ -53,7 +53,8 @@ class Policy(ABC):
     def ordered_closure(self, state: LearnerState) -> list[int]:
         """The goals and their prerequisites, in prerequisite order."""
         index = {s: k for k, s in enumerate(self.tracker.graph.skills)}
-        names = [str(self.tracker.skill_ids[k]) for k in np.flatnonzero(state.closure)]
+        names = [str(self.tracker.skill_ids[k]) for k in np.flatnonzero(state.closure)
+                 if len(self.tracker.skill_items[k])]  # skills without items cannot be practised
         return [index[s] for s in self.tracker.graph.order(names)]
 
     def inside(self, state: LearnerState) -> np.ndarray:

@@ -138,14 +138,16 @@ class SkillGraph:
         ok = (support >= min_learners) & (conf >= min_confidence) & (margin >= min_margin) \
             & (before * 2 >= support) & ~np.eye(len(conf), dtype=bool)
         ids = [str(s) for s in responses.skill_ids]
+        present = set(np.unique(responses.skill).tolist())  # skills these logs use (the vocabulary may be shared)
+        ok &= np.isin(np.arange(len(ids)), list(present))[:, None] & np.isin(np.arange(len(ids)), list(present))[None, :]
         pairs = sorted(zip(*np.nonzero(ok), strict=True), key=lambda ab: -margin[ab])
         g = nx.DiGraph()
-        g.add_nodes_from(ids)
+        g.add_nodes_from(ids[k] for k in sorted(present))
         for a, b in pairs:
             if not nx.has_path(g, ids[b], ids[a]):
                 g.add_edge(ids[a], ids[b])
         reduced = nx.transitive_reduction(g)
-        return cls.from_edges(sorted(reduced.edges), ids)
+        return cls.from_edges(sorted(reduced.edges), [ids[k] for k in sorted(present)])
 
     @cached_property
     def graph(self) -> nx.DiGraph:
@@ -201,7 +203,7 @@ def _load_mapping(path: Path) -> Any:
 def _skill_outcomes(responses: Responses, *, mastery: float, last: int) -> tuple[np.ndarray, ...]:
     """(L, S) mastered, observed, and first practice position (inf when never) per learner and skill."""
     rows = responses.skill_rows()
-    learner = responses.learner[rows]
+    learner = np.repeat(np.arange(responses.n_learners), responses.lengths)[rows]  # position, not vocabulary code
     skill = responses.skill
     y = responses.correct[rows].astype(np.float64)
     pos = np.arange(len(responses))[rows]

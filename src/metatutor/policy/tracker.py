@@ -122,15 +122,18 @@ class SkillTracker:
         params = {k: bkt.params_[k][codes] for k in ("prior", "learn", "guess", "slip")}
         pred = bkt.predict_proba(responses)
         cfg = config or TrackerConfig()
-        n = np.bincount(responses.item, minlength=responses.n_items)
-        mean_y = np.bincount(responses.item, weights=responses.correct, minlength=responses.n_items)
-        mean_p = np.bincount(responses.item, weights=pred, minlength=responses.n_items)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            y, p = (mean_y + 0.5) / (n + 1), (mean_p + 0.5) / (n + 1)
+        size = len(responses.item_ids)  # codes index the (possibly shared, larger) vocabulary
+        n = np.bincount(responses.item, minlength=size)
+        mean_y = np.bincount(responses.item, weights=responses.correct, minlength=size)
+        mean_p = np.bincount(responses.item, weights=pred, minlength=size)
+        y, p = (mean_y + 0.5) / (n + 1), (mean_p + 0.5) / (n + 1)
         offset = (_logit(p) - _logit(y)) * n / (n + cfg.offset_shrinkage)
-        item_ids = [str(x) for x in responses.item_ids]
-        item_skills = _item_skills(responses)
-        return cls(graph=graph, item_ids=item_ids, item_skills=item_skills, params=params, offset=offset, config=cfg)
+        present = np.flatnonzero(n > 0)  # items answered in these logs
+        item_ids = [str(x) for x in responses.item_ids[present]]
+        all_skills = _item_skills(responses)
+        item_skills = [all_skills[i] for i in present]
+        return cls(graph=graph, item_ids=item_ids, item_skills=item_skills, params=params, offset=offset[present],
+                   config=cfg)
 
     # ----- beliefs ---------------------------------------------------------------------------
     @property
@@ -248,7 +251,7 @@ def _item_skills(responses: Responses) -> list[list[str]]:
     """Skills of each item (the union over its responses)."""
     rows = responses.skill_rows()
     pairs = np.unique(np.stack([responses.item[rows], responses.skill]), axis=1)
-    out: list[list[str]] = [[] for _ in range(responses.n_items)]
+    out: list[list[str]] = [[] for _ in range(len(responses.item_ids))]
     for i, s in pairs.T:
         out[int(i)].append(str(responses.skill_ids[s]))
     return out
