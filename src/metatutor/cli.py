@@ -317,6 +317,25 @@ def benchmark_practice(
 
 @app.command()
 @friendly
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the web service (settings from METATUTOR_* environment variables; OpenAPI docs at /docs)."""
+    try:
+        import uvicorn
+
+        from metatutor.service.app import create_app
+    except ImportError as exc:  # the service extra is missing
+        from metatutor.errors import ConfigError
+
+        raise ConfigError(f"the service needs the 'service' extra: pip install 'metatutor[service]' ({exc})") from None
+    console.print(f"metatutor serving on http://{host}:{port}/ (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+
+
+@app.command()
+@friendly
 def demo(
     learners: Annotated[int, typer.Option(help="Simulated learners in the cohort.")] = 600,
     seed: Annotated[int, typer.Option(help="Seed of the simulator and the models.")] = 0,

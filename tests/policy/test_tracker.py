@@ -62,3 +62,16 @@ def test_fitted_tracker_knows_the_course(tracker: SkillTracker) -> None:
     assert tracker.n_skills == 12 and len(tracker.item_ids) > 250
     assert (tracker.params["slip"] < 0.5).all() and (tracker.params["guess"] < 0.5).all()
     assert np.isfinite(tracker.offset).all()
+
+
+def test_tracker_and_state_round_trip_through_json(tracker: SkillTracker) -> None:
+    import json
+
+    copy = SkillTracker.from_dict(json.loads(json.dumps(tracker.to_dict())))
+    state = tracker.new_state(["s05"])
+    for step in range(6):
+        tracker.update(state, step, step % 2, time=60.0 * step)
+    again = copy.state_from_dict(json.loads(json.dumps(tracker.state_to_dict(state))))
+    assert np.allclose(tracker.p_correct(state), copy.p_correct(again))
+    assert again.history == state.history and again.ability == state.ability
+    assert copy.retrievability(again, 0) == tracker.retrievability(state, 0)

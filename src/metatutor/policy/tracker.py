@@ -17,7 +17,7 @@ Glossary: I items, S skills, Z item-skill links.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Self
 
 import numpy as np
@@ -238,8 +238,43 @@ class SkillTracker:
         return float(self._scheduler.get_card_retrievability(card, EPOCH + dt.timedelta(seconds=state.time)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"skills": list(self.graph.skills), "items": len(self.item_ids),
-                "params": {k: v.tolist() for k, v in self.params.items()}}
+        """Everything needed to rebuild the tracker (JSON-ready; no pickle)."""
+        skills = [[str(self.skill_ids[k]) for k in self.link_skill[self.item_ptr[i]: self.item_ptr[i + 1]]]
+                  for i in range(len(self.item_ids))]
+        return {"skills": list(self.graph.skills), "prerequisites": [list(e) for e in self.graph.edges],
+                "items": [str(x) for x in self.item_ids], "item_skills": skills,
+                "params": {k: v.tolist() for k, v in self.params.items()}, "offset": self.offset.tolist(),
+                "config": asdict(self.config)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        config = data.get("config", {})
+        config = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+        return cls(graph=SkillGraph.from_edges([tuple(e) for e in data["prerequisites"]], data["skills"]),
+                   item_ids=list(data["items"]), item_skills=[list(s) for s in data["item_skills"]],
+                   params={k: np.asarray(v, dtype=np.float64) for k, v in data["params"].items()},
+                   offset=np.asarray(data["offset"], dtype=np.float64), config=TrackerConfig(**config))
+
+    def state_to_dict(self, state: LearnerState, *, keep_history: int = 200) -> dict[str, Any]:
+        """A learner's state as JSON (the service stores it; the last `keep_history` answers are kept)."""
+        return {"p": state.p.tolist(), "last": state.last.tolist(), "count": state.count.tolist(),
+                "wrong": state.wrong.tolist(), "goals": state.goals.tolist(), "closure": state.closure.tolist(),
+                "time": state.time, "mastered_once": state.mastered_once.tolist(),
+                "cards": {str(k): c.to_dict() for k, c in state.cards.items()},
+                "history": [list(h) for h in state.history[-keep_history:]],
+                "ability_loglik": state.ability_loglik.tolist(), "speed_loglik": state.speed_loglik.tolist()}
+
+    @staticmethod
+    def state_from_dict(data: dict[str, Any]) -> LearnerState:
+        return LearnerState(
+            p=np.asarray(data["p"], dtype=np.float64), last=np.asarray(data["last"], dtype=np.float64),
+            count=np.asarray(data["count"], dtype=np.int64), wrong=np.asarray(data["wrong"], dtype=np.int64),
+            goals=np.asarray(data["goals"], dtype=np.int64), closure=np.asarray(data["closure"], dtype=bool),
+            time=float(data["time"]), mastered_once=np.asarray(data["mastered_once"], dtype=bool),
+            cards={int(k): Card.from_dict(v) for k, v in data["cards"].items()},
+            history=[(int(i), int(y), float(t)) for i, y, t in data["history"]],
+            ability_loglik=np.asarray(data["ability_loglik"], dtype=np.float64),
+            speed_loglik=np.asarray(data["speed_loglik"], dtype=np.float64))
 
 
 def _logit(p: np.ndarray | float) -> Any:

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from metatutor.service import store
+from metatutor.service.deps import PrincipalDep, SessionDep
+from metatutor.service.schemas import CourseIn, CoursePublic
+from metatutor.service.security import require_admin
+
+router = APIRouter(prefix="/api/course", tags=["course"])
+
+
+@router.post("", response_model=CoursePublic)
+def put_course(course: CourseIn, session: SessionDep, who: PrincipalDep) -> CoursePublic:
+    """Load a course (skills, prerequisites, items); a new learner-model version becomes active."""
+    require_admin(who)
+    version = store.import_course(session, course)
+    return CoursePublic(skills=len(course.skills), prerequisites=len(course.prerequisites), items=len(course.items),
+                        model_version=version)

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, HTTPException
+
+from metatutor.feedback.report import learner_report, skill_statuses
+from metatutor.policy import make_policy
+from metatutor.service import store
+from metatutor.service.deps import PrincipalDep, SessionDep, SettingsDep, TrackerDep
+from metatutor.service.schemas import (
+    IngestPublic,
+    LearnerIn,
+    LearnerPublic,
+    RecommendationPublic,
+    ResponsesIn,
+    StatePublic,
+)
+from metatutor.service.security import require_learner_access
+from metatutor.service.tables import Learner
+
+router = APIRouter(prefix="/api/learners", tags=["learners"])
+
+
+@router.post("", response_model=LearnerPublic, status_code=201)
+def create_learner(body: LearnerIn, session: SessionDep, who: PrincipalDep) -> LearnerPublic:
+    """Add a learner (admin; a teacher adds learners to their own classes)."""
+    if who.role == "learner":
+        raise HTTPException(403, "learners cannot create learners")
+    teacher = who.subject if who.role == "teacher" else body.teacher
+    if session.get(Learner, body.id) is not None:
+        raise HTTPException(409, f"learner {body.id!r} exists")
+    session.add(Learner(id=body.id, teacher=teacher))
+    session.commit()
+    return LearnerPublic(id=body.id, teacher=teacher)
+
+
+@router.delete("/{learner_id}", status_code=204)
+def delete_learner(learner_id: str, session: SessionDep, who: PrincipalDep) -> None:
+    """Delete a learner and every trace of them (responses, state, keys)."""
+    require_learner_access(session, who, learner_id)
+    if who.role == "learner":
+        raise HTTPException(403, "ask your teacher or an admin to delete your data")
+    store.delete_learner(session, learner_id)
+
+
+@router.post("/{learner_id}/responses", response_model=IngestPublic)
+def post_responses(learner_id: str, body: ResponsesIn, session: SessionDep, who: PrincipalDep,
+                   model: TrackerDep, settings: SettingsDep) -> IngestPublic:
+    """Store answers (idempotent by event_id) and update the learner's state online."""
+    require_learner_access(session, who, learner_id)
+    version, tracker = model
+    out = store.ingest(session, tracker, version, learner_id, body.responses, keep_history=settings.keep_history)
+    return IngestPublic(**out)
+
+
+@router.get("/{learner_id}/state", response_model=StatePublic)
+def get_state(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep) -> StatePublic:
+    """Mastery per skill with its uncertainty and status."""
+    require_learner_access(session, who, learner_id)
+    version, tracker = model
+    state = store.load_state(session, tracker, version, learner_id)
+    skills = [{**s.__dict__, "blocked_by": list(s.blocked_by)} for s in skill_statuses(tracker, state)]
+    return StatePublic(learner=learner_id, answers=int(state.count.sum()), ability=state.ability,
+                       skills=skills)  # type: ignore[arg-type]
+
+
+@router.get("/{learner_id}/next", response_model=RecommendationPublic)
+def get_next(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep,
+             policy: str = "default") -> RecommendationPublic:
+    """The next item to practise, with the reason."""
+    require_learner_access(session, who, learner_id)
+    version, tracker = model
+    state = store.load_state(session, tracker, version, learner_id)
+    rng = np.random.default_rng([len(state.history), abs(hash(learner_id)) % 2**32])
+    rec = make_policy(policy, tracker).recommend(state, rng)
+    return RecommendationPublic(**{k: v for k, v in rec.to_dict().items() if k != "item_index"})
+
+
+@router.get("/{learner_id}/report")
+def get_report(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep) -> dict[str, Any]:
+    """The learner report: mastery, weak and blocked skills, mistakes, next steps with reasons, path."""
+    require_learner_access(session, who, learner_id)
+    version, tracker = model
+    state = store.load_state(session, tracker, version, learner_id)
+    return learner_report(tracker, state, learner=learner_id).to_dict()

@@ -1,0 +1,94 @@
+"""Request and response bodies (pydantic 2), in families per resource."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ItemIn(BaseModel):
+    id: str = Field(min_length=1, max_length=200)
+    skills: list[str] = Field(min_length=1)
+
+
+class CourseIn(BaseModel):
+    skills: list[str] = Field(min_length=1)
+    prerequisites: list[tuple[str, str]] = []  # (prerequisite, skill)
+    items: list[ItemIn] = Field(min_length=1)
+
+
+class CoursePublic(BaseModel):
+    skills: int
+    prerequisites: int
+    items: int
+    model_version: int
+
+
+class LearnerIn(BaseModel):
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@-]+$")
+    teacher: str | None = None
+
+
+class LearnerPublic(BaseModel):
+    id: str
+    teacher: str | None
+
+
+class ResponseIn(BaseModel):
+    event_id: str = Field(min_length=1, max_length=200)
+    item: str = Field(min_length=1, max_length=200)
+    correct: bool
+    timestamp: float | None = None  # seconds; the server's clock when omitted
+
+
+class ResponsesIn(BaseModel):
+    responses: list[ResponseIn] = Field(min_length=1, max_length=10_000)
+
+
+class IngestPublic(BaseModel):
+    stored: int
+    duplicates: int
+    answers: int
+
+
+class SkillStatePublic(BaseModel):
+    skill: str
+    mastery: float
+    uncertainty: float
+    status: str
+    answers: int
+    wrong: int
+    blocked_by: list[str]
+
+
+class StatePublic(BaseModel):
+    learner: str
+    answers: int
+    ability: float
+    skills: list[SkillStatePublic]
+
+
+class RecommendationPublic(BaseModel):
+    item: str
+    skill: str
+    predicted: float
+    mastery: float
+    reason: str
+    policy: str
+    kind: str
+
+
+class KeyIn(BaseModel):
+    role: Literal["admin", "teacher", "learner"]
+    subject: str | None = None
+
+
+class KeyPublic(BaseModel):
+    key: str  # shown once; only its hash is stored
+    role: str
+    subject: str | None
+
+
+class Problem(BaseModel):
+    detail: str | list[dict[str, Any]]

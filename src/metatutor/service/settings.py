@@ -1,0 +1,20 @@
+"""One typed settings object; every field can be set by an environment variable `METATUTOR_<NAME>`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_database_url() -> str:
+    folder = Path.home() / ".local" / "share" / "metatutor"
+    return f"sqlite:///{folder / 'metatutor.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="METATUTOR_")
+
+    database_url: str = default_database_url()  # or postgresql+psycopg://user:pass@host/db
+    admin_key: str | None = None  # bootstrap admin API key (stored hashed); none: create keys with the CLI
+    keep_history: int = 200  # answers kept in a learner's stored state (all answers stay in `responses`)

@@ -1,0 +1,105 @@
+"""What the routes do with the database: import a course, keep the active learner model, ingest
+responses idempotently and update each learner's stored state online (one tracker step per new
+response; the history is never replayed on the request path), delete a learner entirely."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from metatutor.errors import ConfigError
+from metatutor.policy.graph import SkillGraph
+from metatutor.policy.tracker import LearnerState as TrackerState
+from metatutor.policy.tracker import SkillTracker
+from metatutor.service import tables as t
+from metatutor.service.schemas import CourseIn, ResponseIn
+
+
+class TrackerCache:
+    """The active tracker, rebuilt only when the active model version changes."""
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.tracker: SkillTracker | None = None
+
+    def get(self, session: Session) -> tuple[int, SkillTracker]:
+        row = session.scalar(select(t.ModelVersion).where(t.ModelVersion.active.is_(True)))
+        if row is None:
+            raise ConfigError("no course loaded yet: POST /api/course first")
+        if row.id != self.version or self.tracker is None:
+            self.tracker, self.version = SkillTracker.from_dict(row.params), row.id
+        return row.id, self.tracker
+
+
+def import_course(session: Session, course: CourseIn, tracker: SkillTracker | None = None) -> int:
+    """Replace the course and activate a tracker for it (default parameters unless one is given)."""
+    graph = SkillGraph.from_edges(course.prerequisites, course.skills)
+    tracker = tracker or SkillTracker(graph=graph, item_ids=[i.id for i in course.items],
+                                      item_skills=[i.skills for i in course.items])
+    for table in (t.Prerequisite, t.Item, t.Skill):
+        session.execute(delete(table))
+    session.add_all(t.Skill(id=s) for s in course.skills)
+    session.flush()
+    session.add_all(t.Prerequisite(prerequisite=a, skill=b) for a, b in graph.edges)
+    session.add_all(t.Item(id=i.id, skills=i.skills) for i in course.items)
+    for row in session.scalars(select(t.ModelVersion).where(t.ModelVersion.active.is_(True))):
+        row.active = False
+    version = t.ModelVersion(kind="tracker", params=tracker.to_dict(), active=True)
+    session.add(version)
+    session.commit()
+    return version.id
+
+
+def load_state(session: Session, tracker: SkillTracker, version: int, learner_id: str) -> TrackerState:
+    row = session.get(t.LearnerState, learner_id)
+    if row is None or row.model_version != version:
+        return tracker.new_state()
+    return tracker.state_from_dict(row.state)
+
+
+def ingest(session: Session, tracker: SkillTracker, version: int, learner_id: str, events: list[ResponseIn], *,
+           keep_history: int) -> dict[str, Any]:
+    """Store new responses (a replayed event id is skipped) and step the learner's state once per new one."""
+    known = set(session.scalars(select(t.Response.event_id).where(
+        t.Response.learner_id == learner_id, t.Response.event_id.in_([e.event_id for e in events]))))
+    unknown_items = sorted({e.item for e in events} - set(tracker.item_index))
+    if unknown_items:
+        raise ConfigError(f"unknown item(s) {', '.join(unknown_items[:10])}")
+    state = load_state(session, tracker, version, learner_id)
+    stored, seen = 0, set(known)
+    for e in events:
+        if e.event_id in seen:
+            continue
+        seen.add(e.event_id)
+        when = e.timestamp if e.timestamp is not None else time.time()
+        session.add(t.Response(learner_id=learner_id, event_id=e.event_id, item_id=e.item, correct=e.correct,
+                               timestamp=when))
+        tracker.update(state, tracker.item_index[e.item], int(e.correct), time=max(when, state.time))
+        stored += 1
+    row = session.get(t.LearnerState, learner_id)
+    answers = (row.answers if row and row.model_version == version else 0) + stored
+    data = tracker.state_to_dict(state, keep_history=keep_history)
+    if row is None:
+        session.add(t.LearnerState(learner_id=learner_id, model_version=version, state=data, answers=answers))
+    else:
+        row.state, row.model_version, row.answers = data, version, answers
+    try:
+        session.commit()
+    except IntegrityError:  # a concurrent request stored the same event ids first
+        session.rollback()
+        raise ConfigError("a concurrent request stored some of these events; retry to get the stored count") \
+            from None
+    return {"stored": stored, "duplicates": len(events) - stored, "answers": answers}
+
+
+def delete_learner(session: Session, learner_id: str) -> None:
+    """Every trace of a learner: responses, state, keys, the learner row."""
+    session.execute(delete(t.Response).where(t.Response.learner_id == learner_id))
+    session.execute(delete(t.LearnerState).where(t.LearnerState.learner_id == learner_id))
+    session.execute(delete(t.ApiKey).where(t.ApiKey.role == "learner", t.ApiKey.subject == learner_id))
+    session.execute(delete(t.Learner).where(t.Learner.id == learner_id))
+    session.commit()

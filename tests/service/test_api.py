@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the service extra is not installed")
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from metatutor.data.simulator import Simulator, SimulatorConfig
+from metatutor.service.app import create_app
+from metatutor.service.settings import Settings
+from metatutor.service.tables import Response
+
+ADMIN = {"X-API-Key": "admin-secret"}
+
+
+def _course() -> dict:
+    course = Simulator(SimulatorConfig(n_skills=4, items_per_skill=5), random_state=0).course
+    return {"skills": list(course.skill_ids), "prerequisites": [list(e) for e in course.prerequisites],
+            "items": [{"id": i, "skills": [course.skill_ids[s] for s in sk]}
+                      for i, sk in zip(course.item_ids, course.item_skills, strict=True)]}
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite:///{tmp_path / 'mt.db'}", admin_key="admin-secret")
+
+
+@pytest.fixture()
+def client(settings: Settings) -> TestClient:
+    c = TestClient(create_app(settings))
+    assert c.post("/api/course", json=_course(), headers=ADMIN).status_code == 200
+    return c
+
+
+def _key(client: TestClient, role: str, subject: str | None) -> dict[str, str]:
+    res = client.post("/api/keys", json={"role": role, "subject": subject}, headers=ADMIN)
+    assert res.status_code == 201
+    return {"X-API-Key": res.json()["key"]}
+
+
+def _answers(ids: list[str], item: str = "i01-001", correct: bool = True) -> dict:
+    return {"responses": [{"event_id": e, "item": item, "correct": correct, "timestamp": 60.0 * n}
+                          for n, e in enumerate(ids)]}
+
+
+def test_keys_and_roles(client: TestClient) -> None:
+    assert client.get("/api/learners/a/state").status_code == 401
+    assert client.get("/api/learners/a/state", headers={"X-API-Key": "nope"}).status_code == 401
+    teacher = _key(client, "teacher", "t1")
+    assert client.post("/api/learners", json={"id": "a"}, headers=teacher).status_code == 201  # a in t1's class
+    assert client.post("/api/learners", json={"id": "b", "teacher": "t2"}, headers=ADMIN).status_code == 201
+    me = _key(client, "learner", "a")
+    assert client.get("/api/learners/a/state", headers=me).status_code == 200
+    assert client.get("/api/learners/b/state", headers=me).status_code == 403
+    assert client.get("/api/learners/a/state", headers=teacher).status_code == 200
+    assert client.get("/api/learners/b/state", headers=teacher).status_code == 403
+    assert client.post("/api/course", json=_course(), headers=teacher).status_code == 403
+    assert client.post("/api/keys", json={"role": "admin"}, headers=me).status_code == 403
+    assert client.post("/api/learners", json={"id": "c"}, headers=me).status_code == 403
+    assert client.get("/api/learners/zzz/state", headers=ADMIN).status_code == 404
+
+
+def test_ingest_is_idempotent_and_updates_state(client: TestClient) -> None:
+    client.post("/api/learners", json={"id": "a"}, headers=ADMIN)
+    before = {s["skill"]: s["mastery"] for s in client.get("/api/learners/a/state", headers=ADMIN).json()["skills"]}
+    first = client.post("/api/learners/a/responses", json=_answers(["e1", "e2", "e3"]), headers=ADMIN).json()
+    assert first == {"stored": 3, "duplicates": 0, "answers": 3}
+    again = client.post("/api/learners/a/responses", json=_answers(["e1", "e2", "e3", "e4"]), headers=ADMIN).json()
+    assert again == {"stored": 1, "duplicates": 3, "answers": 4}
+    after = {s["skill"]: s["mastery"] for s in client.get("/api/learners/a/state", headers=ADMIN).json()["skills"]}
+    assert after["s01"] > before["s01"]
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        assert session.scalar(select(func.count()).select_from(Response)) == 4
+    nxt = client.get("/api/learners/a/next", headers=ADMIN).json()
+    assert nxt["item"] and nxt["skill"] in nxt["reason"] and nxt["policy"] == "default"
+    report = client.get("/api/learners/a/report", headers=ADMIN).json()
+    assert report["answers"] == 4 and report["next_steps"]
+
+
+def test_state_survives_a_restart(client: TestClient, settings: Settings) -> None:
+    client.post("/api/learners", json={"id": "a"}, headers=ADMIN)
+    client.post("/api/learners/a/responses", json=_answers(["e1", "e2"]), headers=ADMIN)
+    state = client.get("/api/learners/a/state", headers=ADMIN).json()
+    fresh = TestClient(create_app(settings))
+    assert fresh.get("/api/learners/a/state", headers=ADMIN).json() == state
+
+
+def test_bad_input_is_a_4xx_with_a_reason(client: TestClient) -> None:
+    client.post("/api/learners", json={"id": "a"}, headers=ADMIN)
+    res = client.post("/api/learners/a/responses", json=_answers(["e1"], item="no-such-item"), headers=ADMIN)
+    assert res.status_code == 422 and "no-such-item" in res.json()["detail"]
+    assert client.post("/api/learners/a/responses", json={"responses": []}, headers=ADMIN).status_code == 422
+    assert client.post("/api/learners", json={"id": "bad id!"}, headers=ADMIN).status_code == 422
+    bad_course = {**_course(), "prerequisites": [["s01", "s02"], ["s02", "s01"]]}
+    res = client.post("/api/course", json=bad_course, headers=ADMIN)
+    assert res.status_code == 422 and "cycle" in res.json()["detail"]
+    assert client.get("/api/learners/a/next?policy=best", headers=ADMIN).status_code == 422
+
+
+def test_delete_learner_removes_every_trace(client: TestClient) -> None:
+    client.post("/api/learners", json={"id": "a"}, headers=ADMIN)
+    me = _key(client, "learner", "a")
+    client.post("/api/learners/a/responses", json=_answers(["e1", "e2"]), headers=me)
+    assert client.delete("/api/learners/a", headers=me).status_code == 403
+    assert client.delete("/api/learners/a", headers=ADMIN).status_code == 204
+    assert client.get("/api/learners/a/state", headers=ADMIN).status_code == 404
+    assert client.get("/api/learners/a/state", headers=me).status_code == 401  # the learner's key is gone
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        assert session.scalar(select(func.count()).select_from(Response)) == 0
