@@ -110,3 +110,31 @@ def test_delete_learner_removes_every_trace(client: TestClient) -> None:
     assert client.get("/api/learners/a/state", headers=me).status_code == 401  # the learner's key is gone
     with client.app.state.sessions() as session:  # type: ignore[attr-defined]
         assert session.scalar(select(func.count()).select_from(Response)) == 0
+
+
+def test_class_report_for_the_teacher_only(client: TestClient) -> None:
+    teacher = _key(client, "teacher", "t1")
+    for name in ("a", "b"):
+        client.post("/api/learners", json={"id": name}, headers=teacher)
+    client.post("/api/learners/a/responses", json=_answers(["e1", "e2"], correct=False), headers=teacher)
+    report = client.get("/api/classes/t1/report", headers=teacher).json()
+    assert {h["learner"] for h in report["heatmap"]} == {"a", "b"} and report["skill_means"]
+    assert client.get("/api/classes/t2/report", headers=teacher).status_code == 403
+    assert client.get("/api/classes/t1/report", headers=_key(client, "learner", "a")).status_code == 403
+
+
+def test_xapi_answered_statements_are_ingested_once(client: TestClient) -> None:
+    client.post("/api/learners", json={"id": "a"}, headers=ADMIN)
+
+    def statement(sid: str, success: bool) -> dict:
+        return {"id": sid, "actor": {"account": {"name": "a", "homePage": "https://school.example"}},
+                "verb": {"id": "http://adlnet.gov/expapi/verbs/answered"},
+                "object": {"id": "https://course.example/items/i01-002"}, "result": {"success": success},
+                "timestamp": "2026-11-23T10:00:00Z"}
+
+    body = [statement("x1", True), statement("x2", False)]
+    assert client.post("/api/xapi/statements", json=body, headers=ADMIN).json()["a"]["stored"] == 2
+    assert client.post("/api/xapi/statements", json=body, headers=ADMIN).json()["a"] == \
+        {"stored": 0, "duplicates": 2, "answers": 2}
+    other = [{**statement("x3", True), "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"}}]
+    assert client.post("/api/xapi/statements", json=other, headers=ADMIN).status_code == 422
