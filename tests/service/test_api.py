@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("fastapi", reason="the service extra is not installed")
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
 from metatutor.data.simulator import Simulator, SimulatorConfig
 from metatutor.service.app import create_app
@@ -23,16 +25,29 @@ def _course() -> dict:
                       for i, sk in zip(course.item_ids, course.item_skills, strict=True)]}
 
 
-@pytest.fixture()
-def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path / 'mt.db'}", admin_key="admin-secret")
+POSTGRES = os.environ.get("METATUTOR_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "sqlite":
+        return Settings(database_url=f"sqlite:///{tmp_path / 'mt.db'}", admin_key="admin-secret")
+    if not POSTGRES:
+        pytest.skip("no PostgreSQL: set METATUTOR_TEST_POSTGRES_URL (.ci/run starts one with .ci/postgres)")
+    engine = create_engine(POSTGRES)
+    with engine.begin() as conn:  # a clean schema for every test
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return Settings(database_url=POSTGRES, admin_key="admin-secret")
 
 
 @pytest.fixture()
-def client(settings: Settings) -> TestClient:
+def client(settings: Settings) -> Iterator[TestClient]:
     c = TestClient(create_app(settings))
     assert c.post("/api/course", json=_course(), headers=ADMIN).status_code == 200
-    return c
+    yield c
+    c.app.state.engine.dispose()  # type: ignore[attr-defined]
 
 
 def _key(client: TestClient, role: str, subject: str | None) -> dict[str, str]:
@@ -84,8 +99,10 @@ def test_state_survives_a_restart(client: TestClient, settings: Settings) -> Non
     client.post("/api/learners", json={"id": "a"}, headers=ADMIN)
     client.post("/api/learners/a/responses", json=_answers(["e1", "e2"]), headers=ADMIN)
     state = client.get("/api/learners/a/state", headers=ADMIN).json()
+    client.app.state.engine.dispose()  # type: ignore[attr-defined]
     fresh = TestClient(create_app(settings))
     assert fresh.get("/api/learners/a/state", headers=ADMIN).json() == state
+    fresh.app.state.engine.dispose()  # type: ignore[attr-defined]
 
 
 def test_bad_input_is_a_4xx_with_a_reason(client: TestClient) -> None:
