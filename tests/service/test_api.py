@@ -155,3 +155,43 @@ def test_xapi_answered_statements_are_ingested_once(client: TestClient) -> None:
         {"stored": 0, "duplicates": 2, "answers": 2}
     other = [{**statement("x3", True), "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"}}]
     assert client.post("/api/xapi/statements", json=other, headers=ADMIN).status_code == 422
+
+
+def test_adaptive_assessment_is_resumable_and_feeds_the_learner_model(client: TestClient) -> None:
+    client.post("/api/learners", json={"id": "a"}, headers=ADMIN)
+    me = _key(client, "learner", "a")
+    assert client.post("/api/learners/a/assessments", json={}, headers=me).status_code == 409  # no bank yet
+    items = [{"id": i["id"], "b": (n % 7 - 3) / 2} for n, i in enumerate(_course()["items"])]
+    assert client.post("/api/assessments/bank", json={"kind": "1pl", "items": items}, headers=me).status_code == 403
+    assert client.post("/api/assessments/bank", json={"kind": "1pl", "items": items}, headers=ADMIN).json()["items"] == 20
+    started = client.post("/api/learners/a/assessments", json={"max_items": 4}, headers=me)
+    assert started.status_code == 201
+    test = started.json()
+    asked = []
+    while test["item"] is not None:
+        asked.append(test["item"])
+        again = client.get(f"/api/assessments/{test['id']}", headers=me).json()
+        assert again["item"] == test["item"]  # resumable: the same pending item
+        test = client.post(f"/api/assessments/{test['id']}/answers", json={"item": test["item"], "correct": True},
+                           headers=me).json()
+    assert len(asked) == len(set(asked)) == 4 and test["finished"] and test["theta"] > 0
+    assert client.post(f"/api/assessments/{test['id']}/answers", json={"item": asked[0], "correct": True},
+                       headers=me).status_code == 409
+    assert client.get("/api/learners/a/state", headers=me).json()["answers"] >= 4  # answers reached the tracker
+    wrong = client.post("/api/learners/a/assessments", json={}, headers=me).json()
+    bad = client.post(f"/api/assessments/{wrong['id']}/answers", json={"item": "not-asked", "correct": True},
+                      headers=me)
+    assert bad.status_code == 422 and "not asked" in bad.json()["detail"]
+    other = _key(client, "learner", "b")
+    assert client.get(f"/api/assessments/{wrong['id']}", headers=other).status_code == 403
+
+
+def test_bank_calibrated_from_stored_responses(client: TestClient) -> None:
+    data = Simulator(SimulatorConfig(n_skills=4, items_per_skill=5), random_state=0).simulate(30, 20).to_frame()
+    for learner, rows in data.groupby("learner"):
+        client.post("/api/learners", json={"id": learner}, headers=ADMIN)
+        body = {"responses": [{"event_id": str(n), "item": r.item, "correct": bool(r.correct),
+                               "timestamp": float(r.timestamp)} for n, r in enumerate(rows.itertuples())]}
+        assert client.post(f"/api/learners/{learner}/responses", json=body, headers=ADMIN).status_code == 200
+    res = client.post("/api/assessments/bank", json={"kind": "1pl"}, headers=ADMIN)
+    assert res.status_code == 200 and res.json()["items"] == data["item"].nunique()

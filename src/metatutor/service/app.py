@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from metatutor.errors import MetatutorError
 from metatutor.service.db import make_engine, migrate, session_factory
-from metatutor.service.routes import classes, course, keys, learners, xapi
+from metatutor.service.routes import assessments, classes, course, keys, learners, xapi
 from metatutor.service.security import hash_key
 from metatutor.service.settings import Settings
 from metatutor.service.store import TrackerCache
@@ -33,6 +33,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _library_error(_request: Request, exc: MetatutorError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": f"{type(exc).__name__}: {exc}"})
 
-    for router in (course.router, keys.router, learners.router, classes.router, xapi.router):
+    for router in (course.router, keys.router, learners.router, classes.router, xapi.router, assessments.router):
         app.include_router(router)
     return app

@@ -7,10 +7,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError
 from metatutor.policy.graph import SkillGraph
 from metatutor.policy.tracker import LearnerState as TrackerState
@@ -27,7 +29,8 @@ class TrackerCache:
         self.tracker: SkillTracker | None = None
 
     def get(self, session: Session) -> tuple[int, SkillTracker]:
-        row = session.scalar(select(t.ModelVersion).where(t.ModelVersion.active.is_(True)))
+        row = session.scalar(select(t.ModelVersion).where(t.ModelVersion.active.is_(True),
+                                                          t.ModelVersion.kind == "tracker"))
         if row is None:
             raise ConfigError("no course loaded yet: POST /api/course first")
         if row.id != self.version or self.tracker is None:
@@ -46,12 +49,32 @@ def import_course(session: Session, course: CourseIn, tracker: SkillTracker | No
     session.flush()
     session.add_all(t.Prerequisite(prerequisite=a, skill=b) for a, b in graph.edges)
     session.add_all(t.Item(id=i.id, skills=i.skills) for i in course.items)
-    for row in session.scalars(select(t.ModelVersion).where(t.ModelVersion.active.is_(True))):
+    return activate(session, "tracker", tracker.to_dict())
+
+
+def activate(session: Session, kind: str, params: dict[str, Any]) -> int:
+    """Store a new model version of `kind` and make it the active one (the old ones stay, inactive)."""
+    for row in session.scalars(select(t.ModelVersion).where(t.ModelVersion.active.is_(True),
+                                                            t.ModelVersion.kind == kind)):
         row.active = False
-    version = t.ModelVersion(kind="tracker", params=tracker.to_dict(), active=True)
+    version = t.ModelVersion(kind=kind, params=params, active=True)
     session.add(version)
     session.commit()
     return version.id
+
+
+def stored_responses(session: Session) -> Responses:
+    """Every stored response as a `Responses` table (skills from the course's items)."""
+    skills = {item: sk for item, sk in session.execute(select(t.Item.id, t.Item.skills))}
+    rows = session.execute(select(t.Response.learner_id, t.Response.item_id, t.Response.correct,
+                                  t.Response.timestamp).order_by(t.Response.learner_id, t.Response.timestamp,
+                                                                 t.Response.id)).all()
+    if not rows:
+        raise ConfigError("no responses stored yet")
+    frame = pd.DataFrame(rows, columns=["learner", "item", "correct", "timestamp"])
+    frame["correct"] = frame["correct"].astype(int)
+    frame["skill"] = [skills.get(i, []) for i in frame["item"]]
+    return Responses.from_frame(frame, source="database", merge_multiskill=False)
 
 
 def load_state(session: Session, tracker: SkillTracker, version: int, learner_id: str) -> TrackerState:
@@ -100,6 +123,7 @@ def delete_learner(session: Session, learner_id: str) -> None:
     """Every trace of a learner: responses, state, keys, the learner row."""
     session.execute(delete(t.Response).where(t.Response.learner_id == learner_id))
     session.execute(delete(t.LearnerState).where(t.LearnerState.learner_id == learner_id))
+    session.execute(delete(t.Assessment).where(t.Assessment.learner_id == learner_id))
     session.execute(delete(t.ApiKey).where(t.ApiKey.role == "learner", t.ApiKey.subject == learner_id))
     session.execute(delete(t.Learner).where(t.Learner.id == learner_id))
     session.commit()

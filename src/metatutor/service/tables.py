@@ -68,3 +68,12 @@ class ModelVersion(Base):
     kind: Mapped[str] = mapped_column(String(32))  # "tracker"
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Assessment(Base):
+    __tablename__ = "assessments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    learner_id: Mapped[str] = mapped_column(ForeignKey("learners.id", ondelete="CASCADE"), index=True)
+    bank_version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)  # CATSession.to_dict()
+    finished: Mapped[bool] = mapped_column(Boolean, default=False)
