@@ -13,16 +13,14 @@ from sqlalchemy import create_engine, func, select, text
 from metatutor.data.simulator import Simulator, SimulatorConfig
 from metatutor.service.app import create_app
 from metatutor.service.settings import Settings
+from metatutor.service.store import builtin_course
 from metatutor.service.tables import Response
 
 ADMIN = {"X-API-Key": "admin-secret"}
 
 
 def _course() -> dict:
-    course = Simulator(SimulatorConfig(n_skills=4, items_per_skill=5), random_state=0).course
-    return {"skills": list(course.skill_ids), "prerequisites": [list(e) for e in course.prerequisites],
-            "items": [{"id": i, "skills": [course.skill_ids[s] for s in sk]}
-                      for i, sk in zip(course.item_ids, course.item_skills, strict=True)]}
+    return builtin_course(n_skills=4, items_per_skill=5)
 
 
 POSTGRES = os.environ.get("METATUTOR_TEST_POSTGRES_URL")

@@ -127,3 +127,13 @@ def delete_learner(session: Session, learner_id: str) -> None:
     session.execute(delete(t.ApiKey).where(t.ApiKey.role == "learner", t.ApiKey.subject == learner_id))
     session.execute(delete(t.Learner).where(t.Learner.id == learner_id))
     session.commit()
+
+
+def builtin_course(*, n_skills: int = 12, items_per_skill: int = 25, seed: int = 0) -> dict[str, Any]:
+    """The simulator's course (skills, prerequisites, items) as the body of POST /api/course."""
+    from metatutor.data.simulator import Simulator, SimulatorConfig
+
+    course = Simulator(SimulatorConfig(n_skills=n_skills, items_per_skill=items_per_skill), random_state=seed).course
+    return {"skills": list(course.skill_ids), "prerequisites": [list(e) for e in course.prerequisites],
+            "items": [{"id": i, "skills": [course.skill_ids[s] for s in sk]}
+                      for i, sk in zip(course.item_ids, course.item_skills, strict=True)]}
