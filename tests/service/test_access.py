@@ -1,0 +1,92 @@
+"""The access matrix: every API route × every kind of caller, with the status each must get. A route
+added to the app without a row here fails `test_every_route_is_in_the_matrix`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the service extra is not installed")
+from fastapi.testclient import TestClient
+
+from metatutor.service.app import create_app
+from metatutor.service.settings import Settings
+from metatutor.service.store import builtin_course
+
+ADMIN = {"X-API-Key": "admin-secret"}
+CALLERS = ("none", "admin", "teacher", "other_teacher", "learner", "other_learner")
+ANSWERED = "http://adlnet.gov/expapi/verbs/answered"
+
+
+class World:
+    """A fresh service: learner `own` (teacher t1, with one assessment), learner `b` (teacher t2)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.client = TestClient(create_app(Settings(database_url=f"sqlite:///{tmp / 'a.db'}", admin_key="admin-secret")))
+        c = self.client
+        c.post("/api/course", json=builtin_course(n_skills=3, items_per_skill=4), headers=ADMIN)
+        c.post("/api/learners", json={"id": "own", "teacher": "t1"}, headers=ADMIN)
+        c.post("/api/learners", json={"id": "b", "teacher": "t2"}, headers=ADMIN)
+        c.post("/api/assessments/bank", json={"kind": "1pl", "items": [{"id": "i01-001", "b": 0.0},
+                                                                       {"id": "i01-002", "b": 1.0}]}, headers=ADMIN)
+        started = c.post("/api/learners/own/assessments", json={"max_items": 2}, headers=ADMIN).json()
+        self.assessment, self.pending = started["id"], started["item"]
+        self.keys = {"none": {}, "admin": ADMIN, "teacher": self.key("teacher", "t1"),
+                     "other_teacher": self.key("teacher", "t2"), "learner": self.key("learner", "own"),
+                     "other_learner": self.key("learner", "b")}
+
+    def key(self, role: str, subject: str) -> dict[str, str]:
+        return {"X-API-Key": self.client.post("/api/keys", json={"role": role, "subject": subject},
+                                              headers=ADMIN).json()["key"]}
+
+
+def _statement() -> list[dict[str, Any]]:
+    return [{"id": "s1", "actor": {"account": {"name": "own"}}, "verb": {"id": ANSWERED},
+             "object": {"id": "i01-001"}, "result": {"success": True}}]
+
+
+Row = tuple[str, str, Callable[[World], Any], dict[str, int]]
+OWNER_ONLY = {"none": 401, "admin": 200, "teacher": 200, "other_teacher": 403, "learner": 200, "other_learner": 403}
+ADMIN_ONLY = {"none": 401, "admin": 200, "teacher": 403, "other_teacher": 403, "learner": 403, "other_learner": 403}
+MATRIX: list[Row] = [
+    ("POST", "/api/course", lambda w: builtin_course(n_skills=3, items_per_skill=4), ADMIN_ONLY),
+    ("POST", "/api/keys", lambda w: {"role": "learner", "subject": "own"}, {**ADMIN_ONLY, "admin": 201}),
+    ("POST", "/api/learners", lambda w: {"id": "new"},
+     {"none": 401, "admin": 201, "teacher": 201, "other_teacher": 201, "learner": 403, "other_learner": 403}),
+    ("DELETE", "/api/learners/{learner_id}", lambda w: None,
+     {"none": 401, "admin": 204, "teacher": 204, "other_teacher": 403, "learner": 403, "other_learner": 403}),
+    ("POST", "/api/learners/{learner_id}/responses",
+     lambda w: {"responses": [{"event_id": "x", "item": "i01-001", "correct": True}]}, OWNER_ONLY),
+    ("GET", "/api/learners/{learner_id}/state", lambda w: None, OWNER_ONLY),
+    ("GET", "/api/learners/{learner_id}/next", lambda w: None, OWNER_ONLY),
+    ("GET", "/api/learners/{learner_id}/report", lambda w: None, OWNER_ONLY),
+    ("GET", "/api/classes/{teacher}/report", lambda w: None,
+     {"none": 401, "admin": 200, "teacher": 200, "other_teacher": 403, "learner": 403, "other_learner": 403}),
+    ("POST", "/api/xapi/statements", lambda w: _statement(), OWNER_ONLY),
+    ("POST", "/api/assessments/bank", lambda w: {"kind": "1pl", "items": [{"id": "i01-001", "b": 0.0}]}, ADMIN_ONLY),
+    ("POST", "/api/learners/{learner_id}/assessments", lambda w: {}, {**OWNER_ONLY, "admin": 201, "teacher": 201,
+                                                                       "learner": 201}),
+    ("GET", "/api/assessments/{assessment_id}", lambda w: None, OWNER_ONLY),
+    ("POST", "/api/assessments/{assessment_id}/answers", lambda w: {"item": w.pending, "correct": True}, OWNER_ONLY),
+]
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(("method", "template", "body", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX])
+def test_access(tmp_path: Path, caller: str, method: str, template: str, body: Callable[[World], Any],
+                expected: dict[str, int]) -> None:
+    world = World(tmp_path)
+    path = template.format(learner_id="own", teacher="t1", assessment_id=world.assessment)
+    res = world.client.request(method, path, json=body(world), headers=world.keys[caller])
+    assert res.status_code == expected[caller], res.text
+    world.client.app.state.engine.dispose()  # type: ignore[attr-defined]
+
+
+def test_every_route_is_in_the_matrix(tmp_path: Path) -> None:
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}"))
+    routes = {(m, p) for p, ops in app.openapi()["paths"].items() for m in (k.upper() for k in ops)}
+    assert routes == {(m, p) for m, p, _, _ in MATRIX}
+    app.state.engine.dispose()
