@@ -29,13 +29,15 @@ class TrackerCache:
         self.tracker: SkillTracker | None = None
 
     def get(self, session: Session) -> tuple[int, SkillTracker]:
-        row = session.scalar(select(t.ModelVersion).where(t.ModelVersion.active.is_(True),
-                                                          t.ModelVersion.kind == "tracker"))
-        if row is None:
+        active = session.scalar(select(t.ModelVersion.id).where(t.ModelVersion.active.is_(True),
+                                                                t.ModelVersion.kind == "tracker"))
+        if active is None:
             raise ConfigError("no course loaded yet: POST /api/course first")
-        if row.id != self.version or self.tracker is None:
-            self.tracker, self.version = SkillTracker.from_dict(row.params), row.id
-        return row.id, self.tracker
+        if active != self.version or self.tracker is None:  # the parameters are read only on a switch
+            row = session.get(t.ModelVersion, active)
+            assert row is not None
+            self.tracker, self.version = SkillTracker.from_dict(row.params), active
+        return active, self.tracker
 
 
 def import_course(session: Session, course: CourseIn, tracker: SkillTracker | None = None) -> int:
