@@ -127,6 +127,16 @@ def _progress(title: str, total: int) -> Iterator[Callable[[str], None]]:
         yield lambda message: bar.update(task, advance=1, description=message)
 
 
+def _write_outputs(result: Any, json_path: Path | None, markdown: Path | None, plot: Path | None = None) -> None:
+    """Write a benchmark result as JSON, Markdown and a plot, where asked."""
+    if json_path:
+        result.write_json(json_path)
+    if markdown:
+        markdown.write_text(result.to_markdown())
+    if plot:
+        result.plot(plot)
+
+
 @bench_app.command("kt")
 @friendly
 def benchmark_kt(
@@ -159,10 +169,7 @@ def benchmark_kt(
         table.add_row(model, f"{s['auc']:.4f}", f"{s['auc_std']:.4f}", f"{s['acc']:.4f}", f"{s['rmse']:.4f}",
                       str(int(s["folds"])), f"{s['train_seconds']:.0f}")
     console.print(table)
-    if json_path:
-        result.write_json(json_path)
-    if markdown:
-        markdown.write_text(result.to_markdown())
+    _write_outputs(result, json_path, markdown)
 
 
 @bench_app.command("coldstart")
@@ -211,12 +218,7 @@ def benchmark_coldstart(
         ms = f"{s['adapt_ms_median']:.1f}" if "adapt_ms_median" in s else ""
         table.add_row(model, *[f"{s['auc_at_k'][str(kk)]:.4f}" for kk in ks], at10, ms)
     console.print(table)
-    if json_path:
-        result.write_json(json_path)
-    if markdown:
-        markdown.write_text(result.to_markdown())
-    if plot:
-        result.plot(plot)
+    _write_outputs(result, json_path, markdown, plot)
 
 
 @bench_app.command("cat")
@@ -244,12 +246,7 @@ def benchmark_cat(
         with _progress("CAT simulation", len(CONDITIONS)) as step:
             study = run_cat_simulation(n_examinees=examinees, seed=seed, progress=step)
         console.print(study.to_markdown())
-        if json_path:
-            study.write_json(json_path)
-        if markdown:
-            markdown.write_text(study.to_markdown())
-        if plot:
-            study.plot(plot)
+        _write_outputs(study, json_path, markdown, plot)
         return
     if data is None:
         from metatutor.errors import ConfigError
@@ -270,10 +267,7 @@ def benchmark_cat(
     for sel, s in result.summary().items():
         table.add_row(sel, *[f"{100 * s['auc_at_n'][str(n)]:.2f} / {100 * s['acc_at_n'][str(n)]:.2f}" for n in NS])
     console.print(table)
-    if json_path:
-        result.write_json(json_path)
-    if markdown:
-        markdown.write_text(result.to_markdown())
+    _write_outputs(result, json_path, markdown)
 
 
 @bench_app.command("practice")
@@ -307,12 +301,7 @@ def benchmark_practice(
                      ("items_to_mastery", "posttest", "retention")]
             table.add_row(sim, pol, *cells)
     console.print(table)
-    if json_path:
-        result.write_json(json_path)
-    if markdown:
-        markdown.write_text(result.to_markdown())
-    if plot:
-        result.plot(plot)
+    _write_outputs(result, json_path, markdown, plot)
 
 
 @app.command()

@@ -74,7 +74,7 @@ class PracticeResult:
                 "curves": self.curves}
 
     def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1, default=_nan_to_none))
+        Path(path).write_text(json.dumps(self.to_json(), indent=1))
 
     def to_markdown(self) -> str:
         c = self.config
@@ -120,10 +120,6 @@ def _fmt(e: dict[str, Any], key: str, digits: int) -> str:
     if e[key] is None:
         return "–"
     return f"{e[key]:.{digits}f} ± {e[f'{key}_ci95']:.{digits}f}"
-
-
-def _nan_to_none(x: Any) -> Any:
-    return None
 
 
 class _TestForm:

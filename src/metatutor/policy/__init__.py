@@ -1,6 +1,7 @@
 """Practice policies: what a learner should do next, with the reason, on a skill graph.
 
 Example:
+    >>> import numpy as np
     >>> from metatutor.data.simulator import Simulator
     >>> sim = Simulator(random_state=0)
     >>> tracker = SkillTracker.fit(sim.simulate(200, 40), course_graph(sim.course))
@@ -12,8 +13,6 @@ Example:
 from __future__ import annotations
 
 from typing import Any
-
-import numpy as np
 
 from metatutor.errors import ConfigError
 from metatutor.policy.base import Policy, Recommendation
@@ -46,4 +45,4 @@ def course_graph(course: Any) -> SkillGraph:
 
 
 __all__ = ["POLICIES", "LearnerState", "Policy", "Recommendation", "SkillGraph", "SkillTracker", "TrackerConfig",
-           "course_graph", "make_policy", "np"]
+           "course_graph", "make_policy"]

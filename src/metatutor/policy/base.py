@@ -8,7 +8,7 @@ Randomness comes only from the `rng` passed in.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -46,6 +46,15 @@ class Policy(ABC):
     def recommend(self, state: LearnerState, rng: np.random.Generator) -> Recommendation: ...
 
     # ----- shared pieces ---------------------------------------------------------------------
+    def beliefs(self, state: LearnerState) -> tuple[np.ndarray, np.ndarray]:
+        """(S,) mastery now and (I,) predicted P(correct) of every item."""
+        m = self.tracker.mastery(state)
+        return m, self.tracker.p_correct(state, m)
+
+    def renamed(self, rec: Recommendation) -> Recommendation:
+        """A recommendation another policy made on this one's behalf, under this one's name."""
+        return replace(rec, policy=self.name)
+
     def unmastered(self, state: LearnerState, mastery: np.ndarray) -> np.ndarray:
         """Closure skills (goals and their prerequisites) not yet at the mastery threshold."""
         return np.flatnonzero(state.closure & (mastery < self.tracker.config.mastery_threshold))

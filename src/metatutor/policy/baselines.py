@@ -14,8 +14,7 @@ class RandomPolicy(Policy):
     name = "random"
 
     def recommend(self, state: LearnerState, rng: np.random.Generator) -> Recommendation:
-        m = self.tracker.mastery(state)
-        p = self.tracker.p_correct(state, m)
+        m, p = self.beliefs(state)
         items = self.items_of(np.flatnonzero(state.closure), state)
         item = int(rng.choice(items))
         return self.make(item, self.main_skill(item, m), m, p, "chosen at random among the goals' items")
@@ -32,9 +31,7 @@ class CurriculumPolicy(Policy):
         self.per_skill = per_skill
 
     def recommend(self, state: LearnerState, rng: np.random.Generator) -> Recommendation:
-        t = self.tracker
-        m = t.mastery(state)
-        p = t.p_correct(state, m)
+        m, p = self.beliefs(state)
         order = self.ordered_closure(state)
         step = len(state.history)
         skill = order[(step // self.per_skill) % len(order)]

@@ -25,5 +25,4 @@ class DefaultPolicy(Policy):
                                     fallback=ThompsonPolicy(tracker, target=target))
 
     def recommend(self, state: LearnerState, rng: np.random.Generator) -> Recommendation:
-        rec = self._review.recommend(state, rng)
-        return Recommendation(**{**rec.to_dict(), "policy": self.name})
+        return self.renamed(self._review.recommend(state, rng))

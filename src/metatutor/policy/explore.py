@@ -19,9 +19,7 @@ class ThompsonPolicy(ExpectedGainPolicy):
         self.prior_strength = prior_strength
 
     def recommend(self, state: LearnerState, rng: np.random.Generator) -> Recommendation:
-        t = self.tracker
-        m = t.mastery(state)
-        p = t.p_correct(state, m)
+        m, p = self.beliefs(state)
         n = state.count + self.prior_strength
         draw = rng.beta(m * n + 0.5, (1.0 - m) * n + 0.5)
         return self.best_gain(state, m, p, draw, why="best gain under a draw from the uncertain mastery",

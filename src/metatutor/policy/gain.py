@@ -15,9 +15,7 @@ class ExpectedGainPolicy(Policy):
     tolerance = 0.9  # items within this fraction of the best gain are equally good; then the most diagnostic
 
     def recommend(self, state: LearnerState, rng: np.random.Generator) -> Recommendation:
-        t = self.tracker
-        m = t.mastery(state)
-        p = t.p_correct(state, m)
+        m, p = self.beliefs(state)
         return self.best_gain(state, m, p, m, why="largest expected gain in mastery of the goals")
 
     def best_gain(self, state: LearnerState, m: np.ndarray, p: np.ndarray, belief: np.ndarray, *, why: str,

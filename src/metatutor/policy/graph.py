@@ -138,16 +138,18 @@ class SkillGraph:
         ok = (support >= min_learners) & (conf >= min_confidence) & (margin >= min_margin) \
             & (before * 2 >= support) & ~np.eye(len(conf), dtype=bool)
         ids = [str(s) for s in responses.skill_ids]
-        present = set(np.unique(responses.skill).tolist())  # skills these logs use (the vocabulary may be shared)
-        ok &= np.isin(np.arange(len(ids)), list(present))[:, None] & np.isin(np.arange(len(ids)), list(present))[None, :]
+        used = np.zeros(len(ids), dtype=bool)  # skills these logs use (the vocabulary may be shared)
+        used[np.unique(responses.skill)] = True
+        present = np.flatnonzero(used).tolist()
+        ok &= used[:, None] & used[None, :]
         pairs = sorted(zip(*np.nonzero(ok), strict=True), key=lambda ab: -margin[ab])
         g = nx.DiGraph()
-        g.add_nodes_from(ids[k] for k in sorted(present))
+        g.add_nodes_from(ids[k] for k in present)
         for a, b in pairs:
             if not nx.has_path(g, ids[b], ids[a]):
                 g.add_edge(ids[a], ids[b])
         reduced = nx.transitive_reduction(g)
-        return cls.from_edges(sorted(reduced.edges), [ids[k] for k in sorted(present)])
+        return cls.from_edges(sorted(reduced.edges), [ids[k] for k in present])
 
     @cached_property
     def graph(self) -> nx.DiGraph:

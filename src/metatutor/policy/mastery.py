@@ -14,8 +14,7 @@ class MasteryPolicy(Policy):
 
     def recommend(self, state: LearnerState, rng: np.random.Generator) -> Recommendation:
         t = self.tracker
-        m = t.mastery(state)
-        p = t.p_correct(state, m)
+        m, p = self.beliefs(state)
         threshold = t.config.mastery_threshold
         order = self.ordered_closure(state)
         todo = [s for s in order if m[s] < threshold]

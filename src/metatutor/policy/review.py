@@ -40,8 +40,7 @@ class ReviewPolicy(Policy):
         m = t.mastery(state)
         due = self.due(state, m)
         if not due:
-            rec = self.fallback.recommend(state, rng)
-            return Recommendation(**{**rec.to_dict(), "policy": self.name})
+            return self.renamed(self.fallback.recommend(state, rng))
         score, skill = due[0]
         p = t.p_correct(state, m)
         item = self.closest_to_target(self.items_of(np.array([skill]), state), p)

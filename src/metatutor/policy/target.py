@@ -17,9 +17,7 @@ class TargetDifficultyPolicy(Policy):
         self.band = band
 
     def recommend(self, state: LearnerState, rng: np.random.Generator) -> Recommendation:
-        t = self.tracker
-        m = t.mastery(state)
-        p = t.p_correct(state, m)
+        m, p = self.beliefs(state)
         skills = self.ready(state, m)
         items = self.items_of(skills, state)
         inside = items[(p[items] >= self.band[0]) & (p[items] <= self.band[1])]

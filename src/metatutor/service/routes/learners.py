@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import zlib
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -61,7 +63,7 @@ def get_state(learner_id: str, session: SessionDep, who: PrincipalDep, model: Tr
     require_learner_access(session, who, learner_id)
     version, tracker = model
     state = store.load_state(session, tracker, version, learner_id)
-    skills = [{**s.__dict__, "blocked_by": list(s.blocked_by)} for s in skill_statuses(tracker, state)]
+    skills = [asdict(s) for s in skill_statuses(tracker, state)]
     return StatePublic(learner=learner_id, answers=int(state.count.sum()), ability=state.ability,
                        skills=skills)  # type: ignore[arg-type]
 
@@ -73,7 +75,7 @@ def get_next(learner_id: str, session: SessionDep, who: PrincipalDep, model: Tra
     require_learner_access(session, who, learner_id)
     version, tracker = model
     state = store.load_state(session, tracker, version, learner_id)
-    rng = np.random.default_rng([len(state.history), abs(hash(learner_id)) % 2**32])
+    rng = np.random.default_rng([len(state.history), zlib.crc32(learner_id.encode())])  # same after a restart
     rec = make_policy(policy, tracker).recommend(state, rng)
     return RecommendationPublic(**{k: v for k, v in rec.to_dict().items() if k != "item_index"})
 
