@@ -1,16 +1,29 @@
 """Load on loopback: N concurrent simulated learners, each posting one answer and then asking for the
-next item, in a loop, against `metatutor serve` (one process) on SQLite or PostgreSQL.
+next item, in a loop, against `metatutor serve --workers W` on SQLite or PostgreSQL. Each learner holds
+one kept-alive connection. Two ways to ask for the next item:
 
-    python benchmarks/service_load.py [--learners 50] [--seconds 20] [--database-url URL] [--json FILE]
+- `--flow two` (default): POST /api/learners/{id}/responses, then GET /api/learners/{id}/next;
+- `--flow one`: POST /api/learners/{id}/responses?next=default (the answer's reply carries the next item).
 
-Prints requests/s, answers/s and latency percentiles (ms) of each kind of request.
+    python benchmarks/service_load.py [--learners 50] [--seconds 20] [--workers 2] [--flow two|one]
+                                      [--rate ANSWERS_PER_S] [--database-url URL] [--json FILE]
+
+Without --rate each learner answers again as soon as it has its next item (a closed loop: it measures
+the most the server can take, and latency is then mostly queueing: learners / throughput). With
+--rate R the learners together aim at R answers/s: each waits an exponential think time (mean
+learners / R seconds) between answering and the next answer, as people do.
+
+Prints requests/s, answers/s and latency percentiles (ms) of each kind of request; the load generator
+runs on the same machine as the server.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -27,18 +40,38 @@ from metatutor.service.store import builtin_course
 KEY = "load-admin"
 
 
-def _call(port: int, method: str, path: str, body: object | None = None) -> dict:
+def _call(conn: http.client.HTTPConnection, method: str, path: str, body: object | None = None) -> dict:
+    """One request on a kept-alive connection (as an app's backend would hold one per worker)."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
-                                 headers={"X-API-Key": KEY, "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as res:
-        return json.loads(res.read() or b"{}")
+    conn.request(method, path, body=data, headers={"X-API-Key": KEY, "Content-Type": "application/json"})
+    res = conn.getresponse()
+    payload = res.read()
+    if res.status >= 400:
+        raise RuntimeError(f"{method} {path}: {res.status} {payload[:200]!r}")
+    return json.loads(payload or b"{}")
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by a process and its children (the uvicorn workers), from /proc."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return round(total, 1)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--learners", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--flow", choices=("two", "one"), default="two")
+    ap.add_argument("--rate", type=float, default=0.0, help="aimed answers/s of all learners (0: closed loop)")
     ap.add_argument("--database-url")
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -48,8 +81,9 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "METATUTOR_DATABASE_URL": url, "METATUTOR_ADMIN_KEY": KEY}
-    server = subprocess.Popen([sys.executable, "-m", "metatutor.cli", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([sys.executable, "-m", "metatutor.cli", "serve", "--port", str(port),
+                               "--workers", str(args.workers)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=(tmp / "server.log").open("w"))
     try:
         for _ in range(300):
             try:
@@ -57,10 +91,11 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        _call(port, "POST", "/api/course", builtin_course())
+        admin = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        _call(admin, "POST", "/api/course", builtin_course())
         names = [f"load{j:03d}-{int(time.time())}" for j in range(args.learners)]
         for name in names:
-            _call(port, "POST", "/api/learners", {"id": name})
+            _call(admin, "POST", "/api/learners", {"id": name})
         lat: dict[str, list[float]] = {"answer": [], "next": []}
         lock = threading.Lock()
         stop = time.perf_counter() + args.seconds
@@ -68,35 +103,54 @@ def main() -> None:
         def learner(name: str) -> None:
             rng = np.random.default_rng(abs(hash(name)) % 2**32)
             item, n = "i01-001", 0
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            due = time.perf_counter()
             while time.perf_counter() < stop:
+                if args.rate > 0:  # think, then answer
+                    due += rng.exponential(args.learners / args.rate)
+                    time.sleep(max(0.0, due - time.perf_counter()))
+                body = {"responses": [{"event_id": str(n), "item": item, "correct": bool(rng.random() < 0.6)}]}
                 t0 = time.perf_counter()
-                _call(port, "POST", f"/api/learners/{name}/responses",
-                      {"responses": [{"event_id": str(n), "item": item, "correct": bool(rng.random() < 0.6)}]})
-                t1 = time.perf_counter()
-                item = _call(port, "GET", f"/api/learners/{name}/next")["item"]
-                t2 = time.perf_counter()
+                if args.flow == "one":
+                    item = _call(conn, "POST", f"/api/learners/{name}/responses?next=default", body)["next"]["item"]
+                    t1 = t2 = time.perf_counter()
+                else:
+                    _call(conn, "POST", f"/api/learners/{name}/responses", body)
+                    t1 = time.perf_counter()
+                    item = _call(conn, "GET", f"/api/learners/{name}/next")["item"]
+                    t2 = time.perf_counter()
                 with lock:
                     lat["answer"].append(1000 * (t1 - t0))
-                    lat["next"].append(1000 * (t2 - t1))
+                    if args.flow == "two":
+                        lat["next"].append(1000 * (t2 - t1))
                 n += 1
 
         threads = [threading.Thread(target=learner, args=(n,)) for n in names]
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), _tree_cpu(server.pid)
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - started
+        server_cpu = round(_tree_cpu(server.pid) - cpu_before, 1)
     finally:
-        server.kill()
-        server.wait()
+        server.send_signal(signal.SIGINT)  # uvicorn stops its workers, then itself
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
     both = lat["answer"] + lat["next"]
-    out = {"database": url.split(":", 1)[0], "learners": args.learners, "seconds": round(elapsed, 1),
+    out = {"database": url.split(":", 1)[0], "flow": args.flow, "workers": args.workers,
+           "learners": args.learners, "seconds": round(elapsed, 1),
            "answers_per_s": len(lat["answer"]) / elapsed, "requests_per_s": len(both) / elapsed,
            **{f"{k}_ms_{q}": float(np.percentile(v, p)) for k, v in lat.items()
-              for q, p in (("p50", 50), ("p99", 99))},
-           "all_ms_p99": float(np.percentile(both, 99))}
+              for q, p in (("p50", 50), ("p99", 99)) if v},
+           "all_ms_p99": float(np.percentile(both, 99)),
+           "aimed_answers_per_s": args.rate or None,
+           "cpu_s_server": server_cpu}
     print(json.dumps(out, indent=1))
+    print(f"server log: {tmp / 'server.log'}", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
 

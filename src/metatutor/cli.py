@@ -309,18 +309,27 @@ def benchmark_practice(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (one per core is usual).")] = 1,
 ) -> None:
     """Run the web service (settings from METATUTOR_* environment variables; OpenAPI docs at /docs)."""
     try:
         import uvicorn
 
-        from metatutor.service.app import create_app
+        from metatutor.service.app import create_app, prepare_database
+        from metatutor.service.db import make_engine
+        from metatutor.service.settings import Settings
     except ImportError as exc:  # the service extra is missing
         from metatutor.errors import ConfigError
 
         raise ConfigError(f"the service needs the 'service' extra: pip install 'metatutor[service]' ({exc})") from None
     console.print(f"metatutor serving on http://{host}:{port}/ (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    if workers > 1:  # each worker builds its app from the environment; the schema is migrated once, here
+        settings = Settings()
+        prepare_database(make_engine(settings.database_url), settings)
+        uvicorn.run("metatutor.service.app:worker_app", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning")
+    else:
+        uvicorn.run(create_app(), host=host, port=port, log_level="warning")
 
 
 @app.command()

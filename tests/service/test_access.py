@@ -90,3 +90,12 @@ def test_every_route_is_in_the_matrix(tmp_path: Path) -> None:
     routes = {(m, p) for p, ops in app.openapi()["paths"].items() for m in (k.upper() for k in ops)}
     assert routes == {(m, p) for m, p, _, _ in MATRIX}
     app.state.engine.dispose()
+
+
+def test_the_policy_names_of_the_api_are_the_library_s() -> None:
+    from typing import get_args
+
+    from metatutor.policy import POLICIES
+    from metatutor.service.schemas import PolicyName
+
+    assert set(get_args(PolicyName)) == set(POLICIES)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -80,9 +81,9 @@ def test_ingest_is_idempotent_and_updates_state(client: TestClient) -> None:
     client.post("/api/learners", json={"id": "a"}, headers=ADMIN)
     before = {s["skill"]: s["mastery"] for s in client.get("/api/learners/a/state", headers=ADMIN).json()["skills"]}
     first = client.post("/api/learners/a/responses", json=_answers(["e1", "e2", "e3"]), headers=ADMIN).json()
-    assert first == {"stored": 3, "duplicates": 0, "answers": 3}
+    assert first == {"stored": 3, "duplicates": 0, "answers": 3, "next": None}
     again = client.post("/api/learners/a/responses", json=_answers(["e1", "e2", "e3", "e4"]), headers=ADMIN).json()
-    assert again == {"stored": 1, "duplicates": 3, "answers": 4}
+    assert again == {"stored": 1, "duplicates": 3, "answers": 4, "next": None}
     after = {s["skill"]: s["mastery"] for s in client.get("/api/learners/a/state", headers=ADMIN).json()["skills"]}
     assert after["s01"] > before["s01"]
     with client.app.state.sessions() as session:  # type: ignore[attr-defined]
@@ -91,6 +92,28 @@ def test_ingest_is_idempotent_and_updates_state(client: TestClient) -> None:
     assert nxt["item"] and nxt["skill"] in nxt["reason"] and nxt["policy"] == "default"
     report = client.get("/api/learners/a/report", headers=ADMIN).json()
     assert report["answers"] == 4 and report["next_steps"]
+
+
+def test_an_answer_can_bring_the_next_item(client: TestClient) -> None:
+    client.post("/api/learners", json={"id": "a"}, headers=ADMIN)
+    out = client.post("/api/learners/a/responses?next=default", json=_answers(["e1", "e2"]), headers=ADMIN).json()
+    assert out["stored"] == 2 and out["next"]["item"]
+    assert client.get("/api/learners/a/next", headers=ADMIN).json() == out["next"]  # the same recommendation
+    assert client.post("/api/learners/a/responses?next=nope", json=_answers(["e3"]), headers=ADMIN).status_code == 422
+
+
+def test_concurrent_answers_of_one_learner_are_all_counted(client: TestClient) -> None:
+    client.post("/api/learners", json={"id": "a"}, headers=ADMIN)
+
+    def post(n: int) -> int:
+        body = {"responses": [{"event_id": f"e{n}", "item": "i01-001", "correct": n % 2 == 0, "timestamp": n}]}
+        return client.post("/api/learners/a/responses", json=body, headers=ADMIN).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(post, range(24)))
+    assert codes == [200] * 24
+    state = client.get("/api/learners/a/state", headers=ADMIN).json()
+    assert state["answers"] == 24  # no update was lost to a concurrent one
 
 
 def test_state_survives_a_restart(client: TestClient, settings: Settings) -> None:

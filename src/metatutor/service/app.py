@@ -4,30 +4,30 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
 
 from metatutor.errors import MetatutorError
 from metatutor.service.db import make_engine, migrate, session_factory
 from metatutor.service.routes import assessments, classes, course, keys, learners, xapi
-from metatutor.service.security import hash_key
+from metatutor.service.security import KeyCache, hash_key
 from metatutor.service.settings import Settings
 from metatutor.service.store import TrackerCache
 from metatutor.service.tables import ApiKey
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, prepare: bool = True) -> FastAPI:
+    """The application. `prepare=False` skips migrations and the admin-key bootstrap (done once by
+    `metatutor serve` before it starts several worker processes)."""
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
-    migrate(engine)
     app = FastAPI(title="metatutor", summary="An adaptive learning engine that meta-learns how each learner learns.")
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
-    app.state.trackers = TrackerCache()
-    if settings.admin_key:
-        with app.state.sessions() as session:
-            if session.query(ApiKey).filter_by(key_hash=hash_key(settings.admin_key)).first() is None:
-                session.add(ApiKey(key_hash=hash_key(settings.admin_key), role="admin", subject=None))
-                session.commit()
+    app.state.trackers = TrackerCache(ttl=settings.cache_seconds)
+    app.state.keys = KeyCache(ttl=settings.cache_seconds)
+    if prepare:
+        prepare_database(engine, settings)
 
     @app.exception_handler(MetatutorError)
     async def _library_error(_request: Request, exc: MetatutorError) -> JSONResponse:
@@ -36,3 +36,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (course.router, keys.router, learners.router, classes.router, xapi.router, assessments.router):
         app.include_router(router)
     return app
+
+
+def prepare_database(engine: Engine, settings: Settings) -> None:
+    """Migrate to the newest schema; store the bootstrap admin key (hashed) if one is set."""
+    migrate(engine)
+    if settings.admin_key:
+        with session_factory(engine)() as session:
+            if session.query(ApiKey).filter_by(key_hash=hash_key(settings.admin_key)).first() is None:
+                session.add(ApiKey(key_hash=hash_key(settings.admin_key), role="admin", subject=None))
+                session.commit()
+
+
+def worker_app() -> FastAPI:
+    """The app of one `metatutor serve --workers N` process (settings from the environment)."""
+    return create_app(prepare=False)

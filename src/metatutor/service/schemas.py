@@ -46,10 +46,24 @@ class ResponsesIn(BaseModel):
     responses: list[ResponseIn] = Field(min_length=1, max_length=10_000)
 
 
+class RecommendationPublic(BaseModel):
+    item: str
+    skill: str
+    predicted: float
+    mastery: float
+    reason: str
+    policy: str
+    kind: str
+
+
+PolicyName = Literal["default", "random", "curriculum", "mastery", "target", "gain", "thompson", "review"]
+
+
 class IngestPublic(BaseModel):
     stored: int
     duplicates: int
     answers: int
+    next: RecommendationPublic | None = None  # when asked for with ?next=POLICY
 
 
 class SkillStatePublic(BaseModel):
@@ -67,16 +81,6 @@ class StatePublic(BaseModel):
     answers: int
     ability: float
     skills: list[SkillStatePublic]
-
-
-class RecommendationPublic(BaseModel):
-    item: str
-    skill: str
-    predicted: float
-    mastery: float
-    reason: str
-    policy: str
-    kind: str
 
 
 class KeyIn(BaseModel):

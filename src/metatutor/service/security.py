@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 
 from fastapi import HTTPException
@@ -31,13 +33,45 @@ class Principal:
     subject: str | None
 
 
-def authenticate(session: Session, key: str | None) -> Principal:
+class KeyCache:
+    """Known keys for `ttl` seconds, so that a request does not read the key table each time. A key
+    deleted by this process is forgotten at once (`forget`); by another worker, within `ttl` seconds."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self._known: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_hash: str) -> Principal | None:
+        hit = self._known.get(key_hash)
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
+    def put(self, key_hash: str, who: Principal) -> None:
+        with self._lock:
+            if len(self._known) > 100_000:
+                self._known.clear()
+            self._known[key_hash] = (who, time.monotonic() + self.ttl)
+
+    def forget(self, subject: str | None = None) -> None:
+        """Drop the cached keys of `subject` (every key when None)."""
+        with self._lock:
+            self._known = {} if subject is None else {
+                h: v for h, v in self._known.items() if v[0].subject != subject}
+
+
+def authenticate(session: Session, key: str | None, cache: KeyCache | None = None) -> Principal:
     if not key:
         raise HTTPException(401, "missing API key (header X-API-Key)")
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+    key_hash = hash_key(key)
+    if cache is not None and (who := cache.get(key_hash)) is not None:
+        return who
+    row = session.execute(select(ApiKey.role, ApiKey.subject).where(ApiKey.key_hash == key_hash)).first()
     if row is None:
         raise HTTPException(401, "unknown API key")
-    return Principal(row.role, row.subject)
+    who = Principal(row.role, row.subject)
+    if cache is not None:
+        cache.put(key_hash, who)
+    return who
 
 
 def require_admin(who: Principal) -> None:
@@ -45,14 +79,12 @@ def require_admin(who: Principal) -> None:
         raise HTTPException(403, "only an admin may do this")
 
 
-def require_learner_access(session: Session, who: Principal, learner_id: str) -> Learner:
-    """The learner, if `who` may see them (404 when absent, for admins and teachers only)."""
-    learner = session.get(Learner, learner_id)
-    if who.role == "learner":
-        if who.subject != learner_id:
-            raise HTTPException(403, "a learner key gives access to that learner only")
-    elif who.role == "teacher" and learner is not None and learner.teacher != who.subject:
+def require_learner_access(session: Session, who: Principal, learner_id: str) -> None:
+    """Check that `who` may see the learner (404 when absent, for admins and teachers only)."""
+    if who.role == "learner" and who.subject != learner_id:
+        raise HTTPException(403, "a learner key gives access to that learner only")
+    found = session.execute(select(Learner.teacher).where(Learner.id == learner_id)).first()
+    if who.role == "teacher" and found is not None and found.teacher != who.subject:
         raise HTTPException(403, "this learner is not in your classes")
-    if learner is None:
+    if found is None:
         raise HTTPException(404, f"no learner {learner_id!r}")
-    return learner

@@ -18,3 +18,4 @@ class Settings(BaseSettings):
     database_url: str = default_database_url()  # or postgresql+psycopg://user:pass@host/db
     admin_key: str | None = None  # bootstrap admin API key (stored hashed); none: create keys with the CLI
     keep_history: int = 200  # answers kept in a learner's stored state (all answers stay in `responses`)
+    cache_seconds: float = 2.0  # how long a worker trusts its cached API keys and active-model id

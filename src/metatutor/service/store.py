@@ -4,11 +4,13 @@ response; the history is never replayed on the request path), delete a learner e
 
 from __future__ import annotations
 
+import math
+import random
 import time
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,25 +20,37 @@ from metatutor.policy.graph import SkillGraph
 from metatutor.policy.tracker import LearnerState as TrackerState
 from metatutor.policy.tracker import SkillTracker
 from metatutor.service import tables as t
+from metatutor.service.db import write_lock
 from metatutor.service.schemas import CourseIn, ResponseIn
 
 
 class TrackerCache:
-    """The active tracker, rebuilt only when the active model version changes."""
+    """The active tracker, rebuilt only when the active model version changes. Which version is active
+    is read from the database at most every `ttl` seconds (a switch made by another worker process
+    reaches this one within `ttl`; one made here, at once: `invalidate`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ttl: float = 1.0) -> None:
+        self.ttl = ttl
         self.version: int | None = None
         self.tracker: SkillTracker | None = None
+        self._checked = -math.inf
+
+    def invalidate(self) -> None:
+        self._checked = -math.inf
 
     def get(self, session: Session) -> tuple[int, SkillTracker]:
+        now = time.monotonic()
+        if self.tracker is not None and self.version is not None and now - self._checked < self.ttl:
+            return self.version, self.tracker
         active = session.scalar(select(t.ModelVersion.id).where(t.ModelVersion.active.is_(True),
                                                                 t.ModelVersion.kind == "tracker"))
         if active is None:
             raise ConfigError("no course loaded yet: POST /api/course first")
         if active != self.version or self.tracker is None:  # the parameters are read only on a switch
-            row = session.get(t.ModelVersion, active)
-            assert row is not None
-            self.tracker, self.version = SkillTracker.from_dict(row.params), active
+            params = session.scalar(select(t.ModelVersion.params).where(t.ModelVersion.id == active))
+            assert params is not None
+            self.tracker, self.version = SkillTracker.from_dict(params), active
+        self._checked = now
         return active, self.tracker
 
 
@@ -79,46 +93,78 @@ def stored_responses(session: Session) -> Responses:
     return Responses.from_frame(frame, source="database", merge_multiskill=False)
 
 
-def load_state(session: Session, tracker: SkillTracker, version: int, learner_id: str) -> TrackerState:
-    row = session.get(t.LearnerState, learner_id)
+def _state_row(session: Session, learner_id: str, *, lock: bool = False) -> Any:
+    query = select(t.LearnerState.model_version, t.LearnerState.state, t.LearnerState.answers).where(
+        t.LearnerState.learner_id == learner_id)
+    return session.execute(query.with_for_update() if lock else query).first()
+
+
+def load_state(session: Session, tracker: SkillTracker, version: int, learner_id: str,
+               row: Any = None) -> TrackerState:
+    """The learner's stored state under the active model (a fresh one after a model switch)."""
+    row = _state_row(session, learner_id) if row is None else row
     if row is None or row.model_version != version:
         return tracker.new_state()
     return tracker.state_from_dict(row.state)
 
 
 def ingest(session: Session, tracker: SkillTracker, version: int, learner_id: str, events: list[ResponseIn], *,
-           keep_history: int) -> dict[str, Any]:
-    """Store new responses (a replayed event id is skipped) and step the learner's state once per new one."""
-    known = set(session.scalars(select(t.Response.event_id).where(
-        t.Response.learner_id == learner_id, t.Response.event_id.in_([e.event_id for e in events]))))
+           keep_history: int, attempts: int = 30) -> tuple[dict[str, Any], TrackerState]:
+    """Store new responses (a replayed event id is skipped) and step the learner's state once per new one.
+    Returns the counts and the new state. The state row is written only if no other request changed it
+    since it was read (its answer count is the check); otherwise the whole step is redone."""
     unknown_items = sorted({e.item for e in events} - set(tracker.item_index))
     if unknown_items:
         raise ConfigError(f"unknown item(s) {', '.join(unknown_items[:10])}")
-    state = load_state(session, tracker, version, learner_id)
-    stored, seen = 0, set(known)
+    for attempt in range(attempts):
+        done = _ingest_once(session, tracker, version, learner_id, events, keep_history)
+        if done is not None:
+            return done
+        time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # let the other request finish
+    raise ConfigError(f"learner {learner_id!r} is being updated by other requests; retry")
+
+
+def _ingest_once(session: Session, tracker: SkillTracker, version: int, learner_id: str, events: list[ResponseIn],
+                 keep_history: int) -> tuple[dict[str, Any], TrackerState] | None:
+    # PostgreSQL: the learner's state row is locked (FOR UPDATE) from this read to the commit. SQLite:
+    # the write is checked against the answer count that was read; a concurrent step of the same learner
+    # in between makes this one redo (rare: a learner answers one item at a time).
+    seen = set(session.scalars(select(t.Response.event_id).where(
+        t.Response.learner_id == learner_id, t.Response.event_id.in_([e.event_id for e in events]))))
+    row = _state_row(session, learner_id, lock=True)
+    state = load_state(session, tracker, version, learner_id, row)
+    new: list[dict[str, Any]] = []
     for e in events:
         if e.event_id in seen:
             continue
         seen.add(e.event_id)
         when = e.timestamp if e.timestamp is not None else time.time()
-        session.add(t.Response(learner_id=learner_id, event_id=e.event_id, item_id=e.item, correct=e.correct,
-                               timestamp=when))
+        new.append({"learner_id": learner_id, "event_id": e.event_id, "item_id": e.item, "correct": e.correct,
+                    "timestamp": when})
         tracker.update(state, tracker.item_index[e.item], int(e.correct), time=max(when, state.time))
-        stored += 1
-    row = session.get(t.LearnerState, learner_id)
-    answers = (row.answers if row and row.model_version == version else 0) + stored
-    data = tracker.state_to_dict(state, keep_history=keep_history)
-    if row is None:
-        session.add(t.LearnerState(learner_id=learner_id, model_version=version, state=data, answers=answers))
-    else:
-        row.state, row.model_version, row.answers = data, version, answers
-    try:
-        session.commit()
-    except IntegrityError:  # a concurrent request stored the same event ids first
+    answers = (row.answers if row is not None and row.model_version == version else 0) + len(new)
+    if not new:
         session.rollback()
-        raise ConfigError("a concurrent request stored some of these events; retry to get the stored count") \
-            from None
-    return {"stored": stored, "duplicates": len(events) - stored, "answers": answers}
+        return {"stored": 0, "duplicates": len(events), "answers": answers}, state
+    values = {"model_version": version, "state": tracker.state_to_dict(state, keep_history=keep_history),
+              "answers": answers}
+    with write_lock(session.get_bind().engine):
+        try:
+            session.execute(insert(t.Response), new)
+            if row is None:
+                session.execute(insert(t.LearnerState).values(learner_id=learner_id, **values))
+            else:
+                changed = session.execute(update(t.LearnerState).where(
+                    t.LearnerState.learner_id == learner_id, t.LearnerState.answers == row.answers,
+                    t.LearnerState.model_version == row.model_version).values(**values))
+                if changed.rowcount != 1:  # type: ignore[attr-defined]
+                    session.rollback()
+                    return None
+            session.commit()
+        except IntegrityError:  # a concurrent request stored these events or this state first: redo
+            session.rollback()
+            return None
+    return {"stored": len(new), "duplicates": len(events) - len(new), "answers": answers}, state
 
 
 def delete_learner(session: Session, learner_id: str) -> None:

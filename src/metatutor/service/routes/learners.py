@@ -2,19 +2,22 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from metatutor.feedback.report import learner_report, skill_statuses
 from metatutor.policy import make_policy
+from metatutor.policy.tracker import LearnerState as TrackerState
+from metatutor.policy.tracker import SkillTracker
 from metatutor.service import store
 from metatutor.service.deps import PrincipalDep, SessionDep, SettingsDep, TrackerDep
 from metatutor.service.schemas import (
     IngestPublic,
     LearnerIn,
     LearnerPublic,
+    PolicyName,
     RecommendationPublic,
     ResponsesIn,
     StatePublic,
@@ -39,26 +42,36 @@ def create_learner(body: LearnerIn, session: SessionDep, who: PrincipalDep) -> L
 
 
 @router.delete("/{learner_id}", status_code=204)
-def delete_learner(learner_id: str, session: SessionDep, who: PrincipalDep) -> None:
+def delete_learner(learner_id: str, session: SessionDep, who: PrincipalDep, request: Request) -> None:
     """Delete a learner and every trace of them (responses, state, keys)."""
     require_learner_access(session, who, learner_id)
     if who.role == "learner":
         raise HTTPException(403, "ask your teacher or an admin to delete your data")
     store.delete_learner(session, learner_id)
+    request.app.state.keys.forget(learner_id)
 
 
 @router.post("/{learner_id}/responses", response_model=IngestPublic)
-def post_responses(learner_id: str, body: ResponsesIn, session: SessionDep, who: PrincipalDep,
-                   model: TrackerDep, settings: SettingsDep) -> IngestPublic:
+async def post_responses(learner_id: str, body: ResponsesIn, session: SessionDep, who: PrincipalDep,
+                   model: TrackerDep, settings: SettingsDep,
+                   next: Annotated[PolicyName | None, Query(description="Also recommend the next item with this "
+                                                            "policy (saves a round trip).")] = None) -> IngestPublic:
     """Store answers (idempotent by event_id) and update the learner's state online."""
     require_learner_access(session, who, learner_id)
     version, tracker = model
-    out = store.ingest(session, tracker, version, learner_id, body.responses, keep_history=settings.keep_history)
-    return IngestPublic(**out)
+    out, state = store.ingest(session, tracker, version, learner_id, body.responses,
+                              keep_history=settings.keep_history)
+    return IngestPublic(**out, next=None if next is None else _recommend(tracker, state, learner_id, next))
+
+
+def _recommend(tracker: SkillTracker, state: TrackerState, learner_id: str, policy: str) -> RecommendationPublic:
+    rng = np.random.default_rng([len(state.history), zlib.crc32(learner_id.encode())])  # same after a restart
+    rec = make_policy(policy, tracker).recommend(state, rng)
+    return RecommendationPublic(**{k: v for k, v in rec.to_dict().items() if k != "item_index"})
 
 
 @router.get("/{learner_id}/state", response_model=StatePublic)
-def get_state(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep) -> StatePublic:
+async def get_state(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep) -> StatePublic:
     """Mastery per skill with its uncertainty and status."""
     require_learner_access(session, who, learner_id)
     version, tracker = model
@@ -69,15 +82,12 @@ def get_state(learner_id: str, session: SessionDep, who: PrincipalDep, model: Tr
 
 
 @router.get("/{learner_id}/next", response_model=RecommendationPublic)
-def get_next(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep,
-             policy: str = "default") -> RecommendationPublic:
+async def get_next(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep,
+             policy: PolicyName = "default") -> RecommendationPublic:
     """The next item to practise, with the reason."""
     require_learner_access(session, who, learner_id)
     version, tracker = model
-    state = store.load_state(session, tracker, version, learner_id)
-    rng = np.random.default_rng([len(state.history), zlib.crc32(learner_id.encode())])  # same after a restart
-    rec = make_policy(policy, tracker).recommend(state, rng)
-    return RecommendationPublic(**{k: v for k, v in rec.to_dict().items() if k != "item_index"})
+    return _recommend(tracker, store.load_state(session, tracker, version, learner_id), learner_id, policy)
 
 
 @router.get("/{learner_id}/report")

@@ -65,5 +65,6 @@ def post_statements(statements: list[Statement], session: SessionDep, who: Princ
     out = {}
     for learner, events in by_learner.items():
         require_learner_access(session, who, learner)
-        out[learner] = store.ingest(session, tracker, version, learner, events, keep_history=settings.keep_history)
+        out[learner], _ = store.ingest(session, tracker, version, learner, events,
+                                       keep_history=settings.keep_history)
     return out
