@@ -85,12 +85,14 @@ def main() -> None:
                                "--workers", str(args.workers)], env=env,
                               stdout=subprocess.DEVNULL, stderr=(tmp / "server.log").open("w"))
     try:
-        for _ in range(300):
+        for _ in range(600):
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=1).close()
                 break
             except OSError:
                 time.sleep(0.1)
+        else:
+            raise SystemExit(f"the server did not start in 60 s; see {tmp / 'server.log'}")
         admin = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         _call(admin, "POST", "/api/course", builtin_course())
         names = [f"load{j:03d}-{int(time.time())}" for j in range(args.learners)]

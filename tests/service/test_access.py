@@ -99,3 +99,46 @@ def test_the_policy_names_of_the_api_are_the_library_s() -> None:
     from metatutor.service.schemas import PolicyName
 
     assert set(get_args(PolicyName)) == set(POLICIES)
+
+
+# ----- the dashboard's pages: the key comes from the login cookie; without one the browser goes to the login form
+PAGE_OWNER = {"none": 303, "admin": 200, "teacher": 200, "other_teacher": 403, "learner": 200, "other_learner": 403}
+PUBLIC = dict.fromkeys(CALLERS, 200)
+PAGES: list[Row] = [
+    ("GET", "/", lambda w: None, PUBLIC),
+    ("POST", "/login", lambda w: {"key": "wrong"}, PUBLIC),  # the form again, saying the key is unknown
+    ("POST", "/logout", lambda w: None, dict.fromkeys(CALLERS, 303)),
+    # a learner's key always opens their own practice and assessment pages, whatever ?learner= says
+    ("GET", "/practice", lambda w: None, {**PAGE_OWNER, "other_learner": 200}),
+    ("POST", "/practice/answer", lambda w: {"learner": "own", "item": "i01-001", "correct": 1, "event": "p1"},
+     PAGE_OWNER),
+    ("GET", "/class", lambda w: None, {**PAGE_OWNER, "other_teacher": 200, "learner": 303, "other_learner": 303}),
+    ("GET", "/class/learner/{learner_id}", lambda w: None, PAGE_OWNER),
+    ("GET", "/assess", lambda w: None, {**PAGE_OWNER, "other_learner": 200}),
+    ("POST", "/assess/start", lambda w: {"learner": "own"}, PAGE_OWNER),
+    ("POST", "/assess/{assessment_id}/answer", lambda w: {"item": w.pending, "correct": 1}, PAGE_OWNER),
+]
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(("method", "template", "form", "expected"), PAGES, ids=[f"{m} {p}" for m, p, _, _ in PAGES])
+def test_page_access(tmp_path: Path, caller: str, method: str, template: str, form: Callable[[World], Any],
+                     expected: dict[str, int]) -> None:
+    world = World(tmp_path)
+    path = template.format(learner_id="own", assessment_id=world.assessment)
+    if method == "GET" and template in ("/practice", "/assess"):
+        path += "?learner=own"
+    key = world.keys[caller].get("X-API-Key")
+    headers = {"HX-Request": "true", **({"Cookie": f"mt_key={key}"} if key else {})}  # as htmx sends them
+    res = world.client.request(method, path, data=form(world), follow_redirects=False, headers=headers)
+    assert res.status_code == expected[caller], res.text[:300]
+    world.client.app.state.engine.dispose()  # type: ignore[attr-defined]
+
+
+def test_every_page_is_in_the_matrix() -> None:
+    from fastapi.routing import APIRoute
+
+    from metatutor.service.dashboard import router
+
+    pages = {(m, r.path) for r in router.routes if isinstance(r, APIRoute) for m in r.methods}
+    assert pages == {(m, p) for m, p, _, _ in PAGES}

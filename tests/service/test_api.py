@@ -94,6 +94,16 @@ def test_ingest_is_idempotent_and_updates_state(client: TestClient) -> None:
     assert report["answers"] == 4 and report["next_steps"]
 
 
+def test_a_first_answer_on_the_server_clock_does_not_decay_the_prior(client: TestClient) -> None:
+    client.post("/api/learners", json={"id": "a"}, headers=ADMIN)
+    before = {s["skill"]: s["mastery"] for s in client.get("/api/learners/a/state", headers=ADMIN).json()["skills"]}
+    body = {"responses": [{"event_id": "e1", "item": "i01-001", "correct": True}]}  # no timestamp: now
+    client.post("/api/learners/a/responses", json=body, headers=ADMIN)
+    after = {s["skill"]: s["mastery"] for s in client.get("/api/learners/a/state", headers=ADMIN).json()["skills"]}
+    assert after["s01"] > before["s01"]
+    assert all(after[s] == pytest.approx(before[s], abs=0.05) for s in before if s != "s01")
+
+
 def test_an_answer_can_bring_the_next_item(client: TestClient) -> None:
     client.post("/api/learners", json={"id": "a"}, headers=ADMIN)
     out = client.post("/api/learners/a/responses?next=default", json=_answers(["e1", "e2"]), headers=ADMIN).json()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from metatutor.errors import MetatutorError
+from metatutor.service import dashboard
+from metatutor.service.dashboard import LoginRequired
 from metatutor.service.db import make_engine, migrate, session_factory
 from metatutor.service.routes import assessments, classes, course, keys, learners, xapi
 from metatutor.service.security import KeyCache, hash_key
@@ -33,8 +36,14 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
     async def _library_error(_request: Request, exc: MetatutorError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": f"{type(exc).__name__}: {exc}"})
 
-    for router in (course.router, keys.router, learners.router, classes.router, xapi.router, assessments.router):
+    @app.exception_handler(LoginRequired)
+    async def _login(_request: Request, _exc: LoginRequired) -> RedirectResponse:
+        return RedirectResponse("/", status_code=303)
+
+    for router in (course.router, keys.router, learners.router, classes.router, xapi.router, assessments.router,
+                   dashboard.router):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=dashboard.HERE / "static"), name="static")
     return app
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import math
 import random
 import time
+import zlib
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError
+from metatutor.policy import make_policy
+from metatutor.policy.base import Recommendation
 from metatutor.policy.graph import SkillGraph
 from metatutor.policy.tracker import LearnerState as TrackerState
 from metatutor.policy.tracker import SkillTracker
@@ -139,6 +143,8 @@ def _ingest_once(session: Session, tracker: SkillTracker, version: int, learner_
             continue
         seen.add(e.event_id)
         when = e.timestamp if e.timestamp is not None else time.time()
+        if not state.history:  # a fresh learner's clock starts at their first answer (no decay before it)
+            state.time, state.last[:] = when, when
         new.append({"learner_id": learner_id, "event_id": e.event_id, "item_id": e.item, "correct": e.correct,
                     "timestamp": when})
         tracker.update(state, tracker.item_index[e.item], int(e.correct), time=max(when, state.time))
@@ -165,6 +171,13 @@ def _ingest_once(session: Session, tracker: SkillTracker, version: int, learner_
             session.rollback()
             return None
     return {"stored": len(new), "duplicates": len(events) - len(new), "answers": answers}, state
+
+
+def recommend(tracker: SkillTracker, state: TrackerState, learner_id: str, policy: str = "default") -> Recommendation:
+    """The next item for a learner; the random draws depend on the learner and their answer count only, so the
+    same question gets the same answer after a restart and from every worker."""
+    rng = np.random.default_rng([len(state.history), zlib.crc32(learner_id.encode())])
+    return make_policy(policy, tracker).recommend(state, rng)
 
 
 def delete_learner(session: Session, learner_id: str) -> None:

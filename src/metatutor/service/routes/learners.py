@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-import zlib
 from dataclasses import asdict
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from metatutor.feedback.report import learner_report, skill_statuses
-from metatutor.policy import make_policy
 from metatutor.policy.tracker import LearnerState as TrackerState
 from metatutor.policy.tracker import SkillTracker
 from metatutor.service import store
@@ -65,8 +62,7 @@ async def post_responses(learner_id: str, body: ResponsesIn, session: SessionDep
 
 
 def _recommend(tracker: SkillTracker, state: TrackerState, learner_id: str, policy: str) -> RecommendationPublic:
-    rng = np.random.default_rng([len(state.history), zlib.crc32(learner_id.encode())])  # same after a restart
-    rec = make_policy(policy, tracker).recommend(state, rng)
+    rec = store.recommend(tracker, state, learner_id, policy)
     return RecommendationPublic(**{k: v for k, v in rec.to_dict().items() if k != "item_index"})
 
 
