@@ -335,12 +335,70 @@ def serve(
 @app.command()
 @friendly
 def demo(
+    port: Annotated[int, typer.Option(help="Port to serve on (0: any free port).")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    data: Annotated[Path | None, typer.Option(help="A real dataset (file or folder) instead of the simulator.")] = None,
+    database: Annotated[str | None, typer.Option(
+        help="Database URL or SQLite file (default: demo.db in the user data dir, one per dataset).")] = None,
+    fresh: Annotated[bool, typer.Option(help="Start from an empty database.")] = False,
+    learners: Annotated[int, typer.Option(help="Simulated learners the model is trained on.")] = 300,
+    seed: Annotated[int, typer.Option(help="Seed of the simulator and the model.")] = 0,
+    serve: Annotated[bool, typer.Option(help="Serve after setting up (--no-serve: set up, print, exit).")] = True,
+) -> None:
+    """The whole service on one machine: a SQLite database, the built-in course (or --data), a learner model
+    trained on simulated learners at first start, a class with a teacher, and the dashboard at the printed
+    URL with a demo learner's and teacher's key. Serves until interrupted."""
+    import socket
+
+    try:
+        import uvicorn
+
+        from metatutor.service.app import create_app
+        from metatutor.service.demo import LEARNER, TEACHER, setup_demo
+        from metatutor.service.settings import Settings, data_dir
+    except ImportError as exc:
+        from metatutor.errors import ConfigError
+
+        raise ConfigError(f"the demo needs the 'service' extra: pip install 'metatutor[service]' ({exc})") from None
+    if database is None:
+        database = str(data_dir() / (f"demo-{data.stem}.db" if data else "demo.db"))
+    url = database if "://" in database else f"sqlite:///{Path(database).expanduser().resolve()}"
+    if fresh and url.startswith("sqlite:///"):
+        for suffix in ("", "-wal", "-shm", ".write-lock"):
+            Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+    responses = None
+    if data is not None:
+        from metatutor.data import read_responses
+
+        with console.status(f"reading {data}…"):
+            responses = read_responses(str(data))
+    app_ = create_app(Settings(database_url=url))
+    with console.status("setting up the demo school (first start: training the learner model)…"):
+        keys = setup_demo(app_.state.sessions, data=responses, learners=learners, seed=seed)
+    if port == 0:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+    console.print(f"[bold]metatutor demo[/bold] on http://{host}:{port}/  (database: {url})")
+    console.print(f"  learner {LEARNER}: log in with key [bold]{keys.learner}[/bold]")
+    console.print(f"  teacher {TEACHER}: log in with key [bold]{keys.teacher}[/bold]")
+    console.print(f"  admin (API and dashboard): {keys.admin}")
+    console.print(f"  API docs: http://{host}:{port}/docs   (Ctrl+C stops)")
+    console.file.flush()
+    if serve:
+        uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+@app.command()
+@friendly
+def compare(
     learners: Annotated[int, typer.Option(help="Simulated learners in the cohort.")] = 600,
     seed: Annotated[int, typer.Option(help="Seed of the simulator and the models.")] = 0,
     models: Annotated[str, typer.Option(help="Models to fit and compare.")] = "irt,bkt,pfa,bestlr,dkt",
 ) -> None:
     """Simulate a cohort with the built-in simulator, fit the learner models on 80% of the learners and
-    print how well each predicts the other 20% (learners it has never seen)."""
+    print how well each predicts the other 20% (learners it has never seen). (Before the service existed
+    this was `metatutor demo`.)"""
     from metatutor.data.simulator import Simulator
     from metatutor.data.splits import kfold_splits
     from metatutor.evaluation.metrics import score

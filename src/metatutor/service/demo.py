@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,7 +16,7 @@ from metatutor.data.simulator import Simulator, SimulatorConfig
 from metatutor.policy import SkillTracker, course_graph
 from metatutor.service import store
 from metatutor.service import tables as t
-from metatutor.service.schemas import CourseIn, ResponseIn
+from metatutor.service.schemas import CourseIn, ItemIn, ResponseIn
 from metatutor.service.security import new_key
 
 TEACHER = "demo-teacher"
@@ -29,32 +30,62 @@ class DemoKeys:
     learner: str
 
 
-def setup_demo(sessions: sessionmaker[Session], *, learners: int = 300, classmates: int = 11, seed: int = 0,
-               keep_history: int = 200) -> DemoKeys:
+def setup_demo(sessions: sessionmaker[Session], *, data: Responses | None = None, learners: int = 300,
+               classmates: int = 11, seed: int = 0, keep_history: int = 200, bank_items: int = 400) -> DemoKeys:
     """Fill an empty database with the demo school (a database that has it already keeps its model and
-    data); new API keys are made on every call (only their hashes are stored)."""
+    data); new API keys are made on every call (only their hashes are stored).
+
+    With `data` (a real dataset) the course is the dataset's items and skills, prerequisites are estimated
+    from the logs, the model is trained on all learners but the last `classmates`, who form the class, and
+    the item bank is calibrated on the `bank_items` most-answered items."""
     with sessions() as session:
         if session.scalar(select(t.Learner.id).where(t.Learner.id == LEARNER)) is None:
-            _build(session, learners=learners, classmates=classmates, seed=seed, keep_history=keep_history)
+            if data is None:
+                _build_simulated(session, learners=learners, classmates=classmates, seed=seed,
+                                 keep_history=keep_history)
+            else:
+                _build_from_data(session, data, classmates=classmates, seed=seed, keep_history=keep_history,
+                                 bank_items=bank_items)
         return DemoKeys(admin=new_key(session, "admin"), teacher=new_key(session, "teacher", TEACHER),
                         learner=new_key(session, "learner", LEARNER))
 
 
-def _build(session: Session, *, learners: int, classmates: int, seed: int, keep_history: int) -> None:
+def _build_simulated(session: Session, *, learners: int, classmates: int, seed: int, keep_history: int) -> None:
     sim = Simulator(SimulatorConfig(n_skills=12, items_per_skill=25), random_state=seed)
-    course = store.builtin_course(n_skills=12, items_per_skill=25, seed=seed)
+    course = CourseIn.model_validate(store.builtin_course(n_skills=12, items_per_skill=25, seed=seed))
     cohort = sim.simulate(learners, (30, 120))
     tracker = SkillTracker.fit(cohort, course_graph(sim.course), random_state=seed)
-    store.import_course(session, CourseIn.model_validate(course), tracker)
-    store.activate(session, "bank", ItemBank.calibrate(cohort, kind="2pl").to_dict())
-    session.add(t.Learner(id=LEARNER, teacher=TEACHER))
-    names = [f"learner-{n:02d}" for n in range(1, classmates + 1)]
-    session.add_all(t.Learner(id=name, teacher=TEACHER) for name in names)
+    practised = sim.simulate(classmates, (10, 80))  # learners the model was not trained on
+    _build(session, course, tracker, ItemBank.calibrate(cohort, kind="2pl"), practised, keep_history)
+
+
+def _build_from_data(session: Session, data: Responses, *, classmates: int, seed: int, keep_history: int,
+                     bank_items: int) -> None:
+    ids = data.learners_present()
+    train, cls = data.select_learners(ids[:-classmates]), data.select_learners(ids[-classmates:])
+    tracker = SkillTracker.fit(train, random_state=seed)
+    spec = tracker.to_dict()  # the course as the tracker holds it: items that have skills, estimated graph
+    course = CourseIn(skills=spec["skills"], prerequisites=[tuple(e) for e in spec["prerequisites"]],
+                      items=[ItemIn(id=i, skills=s) for i, s in zip(spec["items"], spec["item_skills"], strict=True)
+                             if s])
+    counts = np.bincount(train.item, minlength=train.n_items)
+    top = np.argsort(-counts, kind="stable")[:bank_items]
+    bank = ItemBank.calibrate(train.select_rows(np.isin(train.item, top)), kind="1pl")
+    _build(session, course, tracker, bank, cls, keep_history)
+
+
+def _build(session: Session, course: CourseIn, tracker: SkillTracker, bank: ItemBank, practised: Responses,
+           keep_history: int) -> None:
+    store.import_course(session, course, tracker)
+    store.activate(session, "bank", bank.to_dict())
+    names = [f"learner-{n:02d}" for n in range(1, len(practised.learners_present()) + 1)]
+    session.add_all(t.Learner(id=name, teacher=TEACHER) for name in [LEARNER, *names])
     session.commit()
     version, active = store.TrackerCache().get(session)
-    practised = sim.simulate(classmates, (10, 80))  # learners the model was not trained on
     for code, name in enumerate(names):
-        store.ingest(session, active, version, name, _events(practised, code), keep_history=keep_history)
+        events = [e for e in _events(practised, code) if e.item in active.item_index]
+        if events:
+            store.ingest(session, active, version, name, events, keep_history=keep_history)
 
 
 def _events(responses: Responses, code: int) -> list[ResponseIn]:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def data_dir() -> Path:
+    """Where metatutor keeps its files: $XDG_DATA_HOME/metatutor (default ~/.local/share/metatutor)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "metatutor"
+
+
 def default_database_url() -> str:
-    folder = Path.home() / ".local" / "share" / "metatutor"
-    return f"sqlite:///{folder / 'metatutor.db'}"
+    return f"sqlite:///{data_dir() / 'metatutor.db'}"
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,58 @@
+"""`metatutor demo`, the README's main command: it sets up the demo school, prints the URL and the keys,
+and serves the dashboard and the API until interrupted."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the service extra is not installed")
+
+
+def test_demo_serves_the_dashboard_and_the_api(tmp_path: Path) -> None:
+    env = {**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "metatutor.cli", "demo", "--port", "0", "--learners", "80",
+           "--database", str(tmp_path / "demo.db")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        lines = []
+        assert proc.stdout is not None
+        while not any("API docs" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line, "the demo exited early:\n" + "".join(lines)
+            lines.append(line)
+        out = "".join(lines)
+        url = re.search(r"http://127\.0\.0\.1:\d+/", out).group(0)  # type: ignore[union-attr]
+        learner_key = re.search(r"learner demo-learner: log in with key (\S+)", out).group(1)  # type: ignore[union-attr]
+        for _ in range(100):  # the server starts after the keys are printed
+            try:
+                with urllib.request.urlopen(url, timeout=2) as res:
+                    page = res.read().decode()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        assert "Log in" in page
+        req = urllib.request.Request(url + "api/learners/demo-learner/next", headers={"X-API-Key": learner_key})
+        with urllib.request.urlopen(req, timeout=5) as res:
+            nxt = res.read().decode()
+        assert '"item"' in nxt and '"reason"' in nxt
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        form = urllib.parse.urlencode({"key": learner_key}).encode()
+        with browser.open(url + "login", data=form, timeout=5) as practice:
+            assert practice.url.endswith("/practice") and "mastery-table" in practice.read().decode()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+        if proc.stdout is not None:
+            proc.stdout.close()
