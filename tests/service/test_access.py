@@ -34,6 +34,7 @@ class World:
                                                                        {"id": "i01-002", "b": 1.0}]}, headers=ADMIN)
         started = c.post("/api/learners/own/assessments", json={"max_items": 2}, headers=ADMIN).json()
         self.assessment, self.pending = started["id"], started["item"]
+        self.job = c.post("/api/models/train", json={"activate": False}, headers=ADMIN).json()["job"]
         self.keys = {"none": {}, "admin": ADMIN, "teacher": self.key("teacher", "t1"),
                      "other_teacher": self.key("teacher", "t2"), "learner": self.key("learner", "own"),
                      "other_learner": self.key("learner", "b")}
@@ -71,6 +72,10 @@ MATRIX: list[Row] = [
                                                                        "learner": 201}),
     ("GET", "/api/assessments/{assessment_id}", lambda w: None, OWNER_ONLY),
     ("POST", "/api/assessments/{assessment_id}/answers", lambda w: {"item": w.pending, "correct": True}, OWNER_ONLY),
+    ("GET", "/api/models", lambda w: None, ADMIN_ONLY),
+    ("POST", "/api/models/train", lambda w: {"activate": False}, {**ADMIN_ONLY, "admin": 202}),
+    ("GET", "/api/jobs/{job_id}", lambda w: None, ADMIN_ONLY),
+    ("POST", "/api/models/{version_id}/activate", lambda w: None, ADMIN_ONLY),
 ]
 
 
@@ -79,7 +84,8 @@ MATRIX: list[Row] = [
 def test_access(tmp_path: Path, caller: str, method: str, template: str, body: Callable[[World], Any],
                 expected: dict[str, int]) -> None:
     world = World(tmp_path)
-    path = template.format(learner_id="own", teacher="t1", assessment_id=world.assessment)
+    path = template.format(learner_id="own", teacher="t1", assessment_id=world.assessment, job_id=world.job,
+                           version_id=1)
     res = world.client.request(method, path, json=body(world), headers=world.keys[caller])
     assert res.status_code == expected[caller], res.text
     world.client.app.state.engine.dispose()  # type: ignore[attr-defined]

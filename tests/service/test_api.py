@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -226,3 +227,44 @@ def test_bank_calibrated_from_stored_responses(client: TestClient) -> None:
         assert client.post(f"/api/learners/{learner}/responses", json=body, headers=ADMIN).status_code == 200
     res = client.post("/api/assessments/bank", json={"kind": "1pl"}, headers=ADMIN)
     assert res.status_code == 200 and res.json()["items"] == data["item"].nunique()
+
+
+def _wait_for(client: TestClient, job: int) -> dict:
+    for _ in range(200):
+        state = client.get(f"/api/jobs/{job}", headers=ADMIN).json()
+        if state["status"] in ("done", "failed"):
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f"job {job} did not finish: {state}")
+
+
+def test_retraining_is_a_job_and_versions_switch_without_losing_learners(client: TestClient) -> None:
+    sim = Simulator(SimulatorConfig(n_skills=4, items_per_skill=5), random_state=0)
+    logs = sim.simulate(30, (10, 30)).to_frame()
+    for name, rows in logs.groupby("learner", sort=False):
+        client.post("/api/learners", json={"id": name}, headers=ADMIN)
+        body = {"responses": [{"event_id": str(r.order), "item": r.item, "correct": bool(r.correct),
+                               "timestamp": float(r.timestamp)} for r in rows.itertuples()]}
+        assert client.post(f"/api/learners/{name}/responses", json=body, headers=ADMIN).status_code == 200
+    first = logs["learner"].iloc[0]
+    before = client.get(f"/api/learners/{first}/state", headers=ADMIN).json()
+    old = [m for m in client.get("/api/models", headers=ADMIN).json() if m["kind"] == "tracker" and m["active"]]
+    res = client.post("/api/models/train", json={"activate": True}, headers=ADMIN)
+    assert res.status_code == 202
+    job = _wait_for(client, res.json()["job"])
+    assert job["status"] == "done" and job["progress"] == 1.0, job
+    versions = {m["id"]: m for m in client.get("/api/models", headers=ADMIN).json()}
+    new = versions[job["model_version"]]
+    assert new["active"] and not versions[old[0]["id"]]["active"]
+    assert new["info"]["responses"] == len(logs) and new["info"]["learners"] == 30
+    after = client.get(f"/api/learners/{first}/state", headers=ADMIN).json()
+    assert after["answers"] == before["answers"]  # the learner's answers carried over to the new model
+    assert after["skills"] != before["skills"]  # ... and are read through the retrained parameters
+    answer = {"responses": [{"event_id": "late", "item": "i01-001", "correct": True, "timestamp": 1e9}]}
+    out = client.post(f"/api/learners/{first}/responses", json=answer, headers=ADMIN).json()
+    assert out["answers"] == before["answers"] + 1
+    back = client.post(f"/api/models/{old[0]['id']}/activate", headers=ADMIN)  # and back again
+    assert back.status_code == 200 and back.json()["active"]
+    assert client.get(f"/api/learners/{first}/state", headers=ADMIN).json()["answers"] == before["answers"] + 1
+    assert client.post("/api/models/9999/activate", headers=ADMIN).status_code == 404
+    assert client.get("/api/jobs/9999", headers=ADMIN).status_code == 404

@@ -11,7 +11,8 @@ from metatutor.errors import MetatutorError
 from metatutor.service import dashboard
 from metatutor.service.dashboard import LoginRequired
 from metatutor.service.db import make_engine, migrate, session_factory
-from metatutor.service.routes import assessments, classes, course, keys, learners, xapi
+from metatutor.service.jobs import fail_interrupted
+from metatutor.service.routes import assessments, classes, course, keys, learners, models, xapi
 from metatutor.service.security import KeyCache, hash_key
 from metatutor.service.settings import Settings
 from metatutor.service.store import TrackerCache
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
         return RedirectResponse("/", status_code=303)
 
     for router in (course.router, keys.router, learners.router, classes.router, xapi.router, assessments.router,
-                   dashboard.router):
+                   models.router, dashboard.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=dashboard.HERE / "static"), name="static")
     return app
@@ -50,6 +51,8 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
 def prepare_database(engine: Engine, settings: Settings) -> None:
     """Migrate to the newest schema; store the bootstrap admin key (hashed) if one is set."""
     migrate(engine)
+    with session_factory(engine)() as session:
+        fail_interrupted(session)
     if settings.admin_key:
         with session_factory(engine)() as session:
             if session.query(ApiKey).filter_by(key_hash=hash_key(settings.admin_key)).first() is None:

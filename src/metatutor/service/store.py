@@ -72,15 +72,28 @@ def import_course(session: Session, course: CourseIn, tracker: SkillTracker | No
     return activate(session, "tracker", tracker.to_dict())
 
 
-def activate(session: Session, kind: str, params: dict[str, Any]) -> int:
-    """Store a new model version of `kind` and make it the active one (the old ones stay, inactive)."""
-    for row in session.scalars(select(t.ModelVersion).where(t.ModelVersion.active.is_(True),
-                                                            t.ModelVersion.kind == kind)):
-        row.active = False
-    version = t.ModelVersion(kind=kind, params=params, active=True)
+def activate(session: Session, kind: str, params: dict[str, Any], *, info: dict[str, Any] | None = None,
+             active: bool = True) -> int:
+    """Store a new model version of `kind`, the active one unless `active=False` (old ones stay, inactive)."""
+    version = t.ModelVersion(kind=kind, params=params, active=False, info=info, created=time.time())
     session.add(version)
+    session.flush()
+    if active:
+        switch(session, version.id)
     session.commit()
     return version.id
+
+
+def switch(session: Session, version_id: int) -> t.ModelVersion:
+    """Make a stored version the active one of its kind, in one transaction. Learners' states under the old
+    version are rebuilt from their stored responses when next needed (`load_state`)."""
+    row = session.get(t.ModelVersion, version_id)
+    if row is None:
+        raise ConfigError(f"no model version {version_id}")
+    session.execute(update(t.ModelVersion).where(t.ModelVersion.kind == row.kind, t.ModelVersion.id != row.id)
+                    .values(active=False))
+    row.active = True
+    return row
 
 
 def stored_responses(session: Session) -> Responses:
@@ -105,11 +118,29 @@ def _state_row(session: Session, learner_id: str, *, lock: bool = False) -> Any:
 
 def load_state(session: Session, tracker: SkillTracker, version: int, learner_id: str,
                row: Any = None) -> TrackerState:
-    """The learner's stored state under the active model (a fresh one after a model switch)."""
+    """The learner's stored state under the active model. After a switch of model version the state is
+    rebuilt from the learner's stored responses (once: the next answer stores it under the new version)."""
+    return _current_state(session, tracker, version, learner_id, row)[0]
+
+
+def _current_state(session: Session, tracker: SkillTracker, version: int, learner_id: str,
+                   row: Any = None) -> tuple[TrackerState, int]:
+    """(state, number of stored answers it holds) under `version`."""
     row = _state_row(session, learner_id) if row is None else row
-    if row is None or row.model_version != version:
-        return tracker.new_state()
-    return tracker.state_from_dict(row.state)
+    if row is not None and row.model_version == version:
+        return tracker.state_from_dict(row.state), row.answers
+    state = tracker.new_state()
+    if row is None:  # nothing stored yet (or only under a model this learner was never stepped by)
+        return state, 0
+    history = session.execute(select(t.Response.item_id, t.Response.correct, t.Response.timestamp)
+                              .where(t.Response.learner_id == learner_id)
+                              .order_by(t.Response.timestamp, t.Response.id)).all()
+    for n, (item, correct, when) in enumerate(history):
+        if n == 0:
+            state.time, state.last[:] = when, when
+        if item in tracker.item_index:
+            tracker.update(state, tracker.item_index[item], int(correct), time=max(when, state.time))
+    return state, len(history)
 
 
 def ingest(session: Session, tracker: SkillTracker, version: int, learner_id: str, events: list[ResponseIn], *,
@@ -136,7 +167,7 @@ def _ingest_once(session: Session, tracker: SkillTracker, version: int, learner_
     seen = set(session.scalars(select(t.Response.event_id).where(
         t.Response.learner_id == learner_id, t.Response.event_id.in_([e.event_id for e in events]))))
     row = _state_row(session, learner_id, lock=True)
-    state = load_state(session, tracker, version, learner_id, row)
+    state, before = _current_state(session, tracker, version, learner_id, row)
     new: list[dict[str, Any]] = []
     for e in events:
         if e.event_id in seen:
@@ -148,7 +179,7 @@ def _ingest_once(session: Session, tracker: SkillTracker, version: int, learner_
         new.append({"learner_id": learner_id, "event_id": e.event_id, "item_id": e.item, "correct": e.correct,
                     "timestamp": when})
         tracker.update(state, tracker.item_index[e.item], int(e.correct), time=max(when, state.time))
-    answers = (row.answers if row is not None and row.model_version == version else 0) + len(new)
+    answers = before + len(new)
     if not new:
         session.rollback()
         return {"stored": 0, "duplicates": len(events), "answers": answers}, state

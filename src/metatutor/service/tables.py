@@ -68,6 +68,20 @@ class ModelVersion(Base):
     kind: Mapped[str] = mapped_column(String(32))  # "tracker"
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
+    info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # what it was trained on, how long
+    created: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "train"
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | done | failed
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str] = mapped_column(String(500), default="")
+    model_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created: Mapped[float] = mapped_column(Float)
+    finished: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Assessment(Base):

@@ -1,0 +1,89 @@
+"""Background training jobs: a job row holds status and progress; the work runs in a thread of the worker
+that accepted it, with its own database session. A job left running by a stopped server is marked failed
+at the next start (`fail_interrupted`)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from metatutor.policy import SkillTracker
+from metatutor.service import store
+from metatutor.service import tables as t
+
+Report = Callable[[float, str], None]
+
+
+def start(sessions: sessionmaker[Session], kind: str, work: Callable[[Session, Report], int],
+          on_done: Callable[[], None] = lambda: None) -> int:
+    """Queue `work(session, report) -> model version id` and run it in a thread (then `on_done()`, if it
+    succeeded); returns the job id."""
+    with sessions() as session:
+        job = t.Job(kind=kind, status="queued", progress=0.0, message="queued", created=time.time())
+        session.add(job)
+        session.commit()
+        job_id = job.id
+    threading.Thread(target=_run, args=(sessions, job_id, work, on_done), name=f"job-{job_id}", daemon=True).start()
+    return job_id
+
+
+def _run(sessions: sessionmaker[Session], job_id: int, work: Callable[[Session, Report], int],
+         on_done: Callable[[], None]) -> None:
+    def report(progress: float, message: str) -> None:
+        with sessions() as s:
+            s.execute(update(t.Job).where(t.Job.id == job_id).values(status="running", progress=progress,
+                                                                      message=message))
+            s.commit()
+
+    try:
+        with sessions() as session:
+            version = work(session, report)
+        on_done()
+        values: dict[str, Any] = {"status": "done", "progress": 1.0, "message": f"model version {version}",
+                                  "model_version": version}
+    except Exception as exc:  # the job records any failure; the server goes on
+        values = {"status": "failed", "message": f"{type(exc).__name__}: {exc}"[:500]}
+    with sessions() as s:
+        s.execute(update(t.Job).where(t.Job.id == job_id).values(finished=time.time(), **values))
+        s.commit()
+
+
+def fail_interrupted(session: Session) -> None:
+    session.execute(update(t.Job).where(t.Job.status.in_(["queued", "running"]))
+                    .values(status="failed", message="interrupted: the server stopped", finished=time.time()))
+    session.commit()
+
+
+def train_tracker(*, activate: bool, seed: int = 0) -> Callable[[Session, Report], int]:
+    """The work of a training job: fit the skill tracker on every stored response, store it as a new
+    version (JSON parameters, no pickle) and, if asked, make it the active one."""
+
+    def work(session: Session, report: Report) -> int:
+        began = time.perf_counter()
+        report(0.05, "reading stored responses")
+        responses = store.stored_responses(session)
+        version, current = store.TrackerCache(ttl=0).get(session)
+        report(0.3, f"fitting on {len(responses)} responses of {responses.n_learners} learners")
+        tracker = SkillTracker.fit(responses, current.graph, random_state=seed)
+        fitted = tracker.to_dict()
+        base = current.to_dict()  # items nobody answered keep the current parameters' defaults
+        report(0.9, "storing the new version")
+        info = {"responses": len(responses), "learners": responses.n_learners, "items_answered": len(fitted["items"]),
+                "trained_from_version": version, "seconds": round(time.perf_counter() - began, 2)}
+        return store.activate(session, "tracker", _merge(base, fitted), info=info, active=activate)
+
+    return work
+
+
+def _merge(base: dict[str, Any], fitted: dict[str, Any]) -> dict[str, Any]:
+    """The fitted tracker over the course's whole item list: items without answers keep a zero offset."""
+    if set(base["items"]) == set(fitted["items"]):
+        return fitted
+    offsets = dict(zip(fitted["items"], fitted["offset"], strict=True))
+    return {**fitted, "items": base["items"], "item_skills": base["item_skills"],
+            "offset": [offsets.get(i, 0.0) for i in base["items"]]}
