@@ -59,8 +59,9 @@ class ItemBank:
         learners, learner_code = np.unique(responses.learner, return_inverse=True)
         cal = calibrate(learner_code, item_code, responses.correct, n_learners=len(learners), n_items=len(items),
                         config=cfg)
-        first_skill = np.where(responses.n_skills_per_response > 0,
-                               responses.skill[np.minimum(responses.skill_ptr[:-1], len(responses.skill) - 1)], -1)
+        has = responses.n_skills_per_response > 0
+        first_skill = np.full(len(responses), -1, dtype=np.int64)  # -1: a response without skills
+        first_skill[has] = responses.skill[responses.skill_ptr[:-1][has]]
         skill = pd.Series(first_skill).groupby(item_code).first().to_numpy()
         return cls._from_calibration(cal, item_ids=responses.item_ids[items], skill=skill,
                                      skill_ids=responses.skill_ids, counts=np.bincount(item_code), kind=kind)

@@ -27,7 +27,7 @@ from metatutor.service import store
 from metatutor.service import tables as t
 from metatutor.service.deps import SessionDep, SettingsDep, TrackerDep
 from metatutor.service.routes import assessments
-from metatutor.service.schemas import ResponseIn
+from metatutor.service.schemas import ResponseIn, RowId
 from metatutor.service.security import Principal, authenticate, require_learner_access
 
 HERE = Path(__file__).parent
@@ -176,7 +176,7 @@ def assess_start(request: Request, session: SessionDep, learner: Annotated[str, 
 
 
 @router.post("/assess/{assessment_id}/answer", response_class=HTMLResponse)
-def assess_answer(request: Request, assessment_id: int, session: SessionDep, model: TrackerDep,
+def assess_answer(request: Request, assessment_id: RowId, session: SessionDep, model: TrackerDep,
                   settings: SettingsDep, item: Annotated[str, Form()], correct: Annotated[int, Form()]) -> HTMLResponse:
     who = _who(request, session)
     test = assessments.answer(assessment_id, assessments.AnswerIn(item=item, correct=bool(correct)), session, who,

@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, Field
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="A row id (positive, 32-bit).")]
 
 
 class ItemIn(BaseModel):
-    id: str = Field(min_length=1, max_length=200)
-    skills: list[str] = Field(min_length=1)
+    id: Name
+    skills: list[Name] = Field(min_length=1)
 
 
 class CourseIn(BaseModel):
-    skills: list[str] = Field(min_length=1)
-    prerequisites: list[tuple[str, str]] = []  # (prerequisite, skill)
+    skills: list[Name] = Field(min_length=1)
+    prerequisites: list[tuple[Name, Name]] = []  # (prerequisite, skill)
     items: list[ItemIn] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        """Unique skills and items; every item's skill is a course skill (prerequisites: SkillGraph checks)."""
+        problems = []
+        for what, names in (("skill", self.skills), ("item", [i.id for i in self.items])):
+            seen: set[str] = set()
+            dup = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+            if dup:
+                problems.append(f"duplicate {what} ids: {', '.join(dup[:10])}")
+        known = set(self.skills)
+        unknown = sorted({s for i in self.items for s in i.skills} - known)
+        if unknown:
+            problems.append(f"items name skills that are not in `skills`: {', '.join(unknown[:10])}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class CoursePublic(BaseModel):

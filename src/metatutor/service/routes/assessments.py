@@ -17,7 +17,7 @@ from metatutor.assessment.stopping import StoppingRule
 from metatutor.service import store
 from metatutor.service import tables as t
 from metatutor.service.deps import PrincipalDep, SessionDep, SettingsDep, TrackerDep
-from metatutor.service.schemas import ResponseIn
+from metatutor.service.schemas import ResponseIn, RowId
 from metatutor.service.security import require_admin, require_learner_access
 
 router = APIRouter(tags=["assessments"])
@@ -32,7 +32,7 @@ class BankItem(BaseModel):
 
 class BankIn(BaseModel):
     kind: Literal["1pl", "2pl", "3pl"] = "2pl"
-    items: list[BankItem] | None = None  # given parameters; calibrated from stored responses when omitted
+    items: list[BankItem] | None = Field(None, min_length=1)  # given; calibrated from stored responses when omitted
 
 
 class AssessmentIn(BaseModel):
@@ -62,7 +62,7 @@ def _public(row: t.Assessment, cat: CATSession) -> dict[str, Any]:
 def put_bank(body: BankIn, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
     """Calibrate (or load) the item bank; it becomes the active bank version."""
     require_admin(who)
-    if body.items:
+    if body.items is not None:
         bank = ItemBank.from_parameters(np.array([i.a for i in body.items]), np.array([i.b for i in body.items]),
                                         np.array([i.c for i in body.items]), item_ids=np.array([i.id for i in body.items]),
                                         kind=body.kind)
@@ -100,14 +100,14 @@ def _load(session: SessionDep, who: PrincipalDep, assessment_id: int) -> tuple[t
 
 
 @router.get("/api/assessments/{assessment_id}")
-def get_assessment(assessment_id: int, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
+def get_assessment(assessment_id: RowId, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
     """Where the test stands: the pending item, θ̂ and its SE."""
     row, cat = _load(session, who, assessment_id)
     return _public(row, cat)
 
 
 @router.post("/api/assessments/{assessment_id}/answers")
-def answer(assessment_id: int, body: AnswerIn, session: SessionDep, who: PrincipalDep, model: TrackerDep,
+def answer(assessment_id: RowId, body: AnswerIn, session: SessionDep, who: PrincipalDep, model: TrackerDep,
            settings: SettingsDep) -> dict[str, Any]:
     """Answer the pending item; returns the next one (null when finished) and the estimate."""
     row, cat = _load(session, who, assessment_id)

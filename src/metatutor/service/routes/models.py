@@ -12,6 +12,7 @@ from sqlalchemy import select
 from metatutor.service import jobs, store
 from metatutor.service import tables as t
 from metatutor.service.deps import PrincipalDep, SessionDep
+from metatutor.service.schemas import RowId
 from metatutor.service.security import require_admin
 
 router = APIRouter(tags=["models"])
@@ -50,7 +51,7 @@ def train(body: TrainIn, request: Request, session: SessionDep, who: PrincipalDe
 
 
 @router.get("/api/jobs/{job_id}")
-def get_job(job_id: int, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
+def get_job(job_id: RowId, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
     """A job's status (queued, running, done, failed), progress (0-1) and the model version it made."""
     require_admin(who)
     row = session.get(t.Job, job_id)
@@ -60,7 +61,7 @@ def get_job(job_id: int, session: SessionDep, who: PrincipalDep) -> dict[str, An
 
 
 @router.post("/api/models/{version_id}/activate")
-def activate(version_id: int, request: Request, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
+def activate(version_id: RowId, request: Request, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
     """Make a stored version the active one of its kind (learners' states follow on their next request)."""
     require_admin(who)
     if session.get(t.ModelVersion, version_id) is None:
