@@ -49,6 +49,15 @@ def _statement() -> list[dict[str, Any]]:
              "object": {"id": "i01-001"}, "result": {"success": True}}]
 
 
+class Files(dict):  # type: ignore[type-arg]
+    """A multipart body (file uploads) rather than JSON."""
+
+
+def _logs() -> str:
+    rows = [f"u{n % 4},i01-00{1 + n % 3},s01,{n % 2}" for n in range(24)]
+    return "user_id,problem_id,skill_id,correct\n" + "\n".join(rows) + "\n"
+
+
 Row = tuple[str, str, Callable[[World], Any], dict[str, int]]
 OWNER_ONLY = {"none": 401, "admin": 200, "teacher": 200, "other_teacher": 403, "learner": 200, "other_learner": 403}
 ADMIN_ONLY = {"none": 401, "admin": 200, "teacher": 403, "other_teacher": 403, "learner": 403, "other_learner": 403}
@@ -72,6 +81,12 @@ MATRIX: list[Row] = [
                                                                        "learner": 201}),
     ("GET", "/api/assessments/{assessment_id}", lambda w: None, OWNER_ONLY),
     ("POST", "/api/assessments/{assessment_id}/answers", lambda w: {"item": w.pending, "correct": True}, OWNER_ONLY),
+    ("POST", "/api/course/csv", lambda w: Files({"items": ("i.csv", "item,skills\ni01-001,s01\n")}), ADMIN_ONLY),
+    ("POST", "/api/course/logs", lambda w: Files({"logs": ("l.csv", _logs())}), ADMIN_ONLY),
+    ("POST", "/api/roster/oneroster", lambda w: Files({
+        "users": ("users.csv", "sourcedId,role\nt1,teacher\nown,student\n"),
+        "enrollments": ("enrollments.csv", "sourcedId,classSourcedId,userSourcedId,role\ne,c,t1,teacher\n")}),
+     ADMIN_ONLY),
     ("GET", "/api/models", lambda w: None, ADMIN_ONLY),
     ("POST", "/api/models/train", lambda w: {"activate": False}, {**ADMIN_ONLY, "admin": 202}),
     ("GET", "/api/jobs/{job_id}", lambda w: None, ADMIN_ONLY),
@@ -86,7 +101,11 @@ def test_access(tmp_path: Path, caller: str, method: str, template: str, body: C
     world = World(tmp_path)
     path = template.format(learner_id="own", teacher="t1", assessment_id=world.assessment, job_id=world.job,
                            version_id=1)
-    res = world.client.request(method, path, json=body(world), headers=world.keys[caller])
+    payload = body(world)
+    if isinstance(payload, Files):
+        res = world.client.request(method, path, files=payload, headers=world.keys[caller])
+    else:
+        res = world.client.request(method, path, json=payload, headers=world.keys[caller])
     assert res.status_code == expected[caller], res.text
     world.client.app.state.engine.dispose()  # type: ignore[attr-defined]
 

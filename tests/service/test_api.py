@@ -268,3 +268,55 @@ def test_retraining_is_a_job_and_versions_switch_without_losing_learners(client:
     assert client.get(f"/api/learners/{first}/state", headers=ADMIN).json()["answers"] == before["answers"] + 1
     assert client.post("/api/models/9999/activate", headers=ADMIN).status_code == 404
     assert client.get("/api/jobs/9999", headers=ADMIN).status_code == 404
+
+
+def test_course_from_csv_files(client: TestClient) -> None:
+    items = "item,skills\nq1,fractions\nq2,fractions~~decimals\nq3,decimals\n"
+    pre = "prerequisite,skill\nfractions,decimals\n"
+    res = client.post("/api/course/csv", files={"items": ("items.csv", items), "prerequisites": ("pre.csv", pre)},
+                      headers=ADMIN)
+    assert res.status_code == 200, res.text
+    assert res.json() | {"model_version": 0} == {"skills": 2, "prerequisites": 1, "items": 3, "model_version": 0}
+    client.post("/api/learners", json={"id": "a"}, headers=ADMIN)
+    state = client.get("/api/learners/a/state", headers=ADMIN).json()
+    assert {s["skill"]: s["blocked_by"] for s in state["skills"]} == {"fractions": [], "decimals": ["fractions"]}
+    bad = client.post("/api/course/csv", files={"items": ("items.csv", "item,skills\nq1,\n,s\n")}, headers=ADMIN)
+    assert bad.status_code == 422 and "line(s) 2, 3" in bad.json()["detail"]
+    cycle = client.post("/api/course/csv", files={"items": ("i.csv", items), "prerequisites": (
+        "p.csv", pre + "decimals,fractions\n")}, headers=ADMIN)
+    assert cycle.status_code == 422 and "cycle" in cycle.json()["detail"]
+
+
+def test_course_learned_from_logs(client: TestClient) -> None:
+    logs = Simulator(SimulatorConfig(n_skills=3, items_per_skill=4), random_state=1).simulate(40, (10, 30)).to_frame()
+    csv = logs.rename(columns={"learner": "user_id", "item": "problem_id", "skill": "skill_id"}).to_csv(index=False)
+    res = client.post("/api/course/logs", files={"logs": ("logs.csv", csv)}, headers=ADMIN)
+    assert res.status_code == 200, res.text
+    assert res.json()["skills"] == 3 and res.json()["items"] == logs["item"].nunique()
+    bad = client.post("/api/course/logs", files={"logs": ("logs.csv", "user_id,problem_id,correct\nu,p,7\n")},
+                      headers=ADMIN)
+    assert bad.status_code == 422 and "correct" in bad.json()["detail"]
+
+
+def test_oneroster_import_keeps_pseudonymous_ids_only(client: TestClient) -> None:
+    users = ("sourcedId,status,role,givenName,familyName,email\n"
+             "t-9,active,teacher,Ada,L,ada@example.org\nst-1,active,student,Bo,K,bo@example.org\n"
+             "st-2,active,student,Cy,M,\nst-3,tobedeleted,student,Di,N,\n")
+    enrollments = ("sourcedId,classSourcedId,userSourcedId,role\n"
+                   "e1,c1,t-9,teacher\ne2,c1,st-1,student\ne3,c1,st-2,student\n")
+    res = client.post("/api/roster/oneroster", files={"users": ("users.csv", users),
+                                                        "enrollments": ("enrollments.csv", enrollments)},
+                      headers=ADMIN)
+    assert res.status_code == 200, res.text
+    assert res.json()["learners_created"] == 2 and res.json()["teachers"] == ["t-9"]
+    teacher = _key(client, "teacher", "t-9")
+    report = client.get("/api/classes/t-9/report", headers=teacher).json()
+    assert {h["learner"] for h in report["heatmap"]} == {"st-1", "st-2"}
+    assert "Ada" not in str(report) and "bo@example.org" not in str(report)
+    again = client.post("/api/roster/oneroster", files={"users": ("users.csv", users),
+                                                          "enrollments": ("enrollments.csv", enrollments)},
+                        headers=ADMIN)
+    assert again.json()["learners_created"] == 0  # importing twice changes nothing
+    bad = client.post("/api/roster/oneroster", files={"users": ("users.csv", users), "enrollments": (
+        "e.csv", enrollments + "e4,c1,ghost,student\n")}, headers=ADMIN)
+    assert bad.status_code == 422 and "ghost" in bad.json()["detail"]

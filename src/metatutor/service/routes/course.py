@@ -1,20 +1,85 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated, Any
 
-from metatutor.service import store
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from sqlalchemy import select
+
+from metatutor.policy import SkillTracker
+from metatutor.service import imports, store
+from metatutor.service import tables as t
 from metatutor.service.deps import PrincipalDep, SessionDep
 from metatutor.service.schemas import CourseIn, CoursePublic
 from metatutor.service.security import require_admin
 
-router = APIRouter(prefix="/api/course", tags=["course"])
+router = APIRouter(tags=["course"])
 
 
-@router.post("", response_model=CoursePublic)
-def put_course(course: CourseIn, session: SessionDep, who: PrincipalDep, request: Request) -> CoursePublic:
-    """Load a course (skills, prerequisites, items); a new learner-model version becomes active."""
-    require_admin(who)
-    version = store.import_course(session, course)
+def _load(course: CourseIn, session: SessionDep, request: Request, tracker: SkillTracker | None = None) -> CoursePublic:
+    version = store.import_course(session, course, tracker)
     request.app.state.trackers.invalidate()
     return CoursePublic(skills=len(course.skills), prerequisites=len(course.prerequisites), items=len(course.items),
                         model_version=version)
+
+
+def _text(upload: UploadFile) -> str:
+    data = upload.file.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        from metatutor.errors import ConfigError
+
+        raise ConfigError(f"{upload.filename or 'the upload'} is not UTF-8 text") from None
+
+
+@router.post("/api/course", response_model=CoursePublic)
+def put_course(course: CourseIn, session: SessionDep, who: PrincipalDep, request: Request) -> CoursePublic:
+    """Load a course (skills, prerequisites, items); a new learner-model version becomes active."""
+    require_admin(who)
+    return _load(course, session, request)
+
+
+@router.post("/api/course/csv", response_model=CoursePublic)
+def put_course_csv(session: SessionDep, who: PrincipalDep, request: Request,
+                         items: Annotated[UploadFile, File(description="CSV: item, skills (joined by ~~ ; or |)")],
+                         prerequisites: Annotated[UploadFile | None, File(
+                             description="CSV: prerequisite, skill")] = None) -> CoursePublic:
+    """Load a course from CSV files (items with their skills; prerequisites)."""
+    require_admin(who)
+    course = imports.course_from_csv(_text(items), _text(prerequisites) if prerequisites else None)
+    return _load(course, session, request)
+
+
+@router.post("/api/course/logs", response_model=CoursePublic)
+def put_course_from_logs(session: SessionDep, who: PrincipalDep, request: Request,
+                               logs: Annotated[UploadFile, File(description="Response logs in any format "
+                                                                "`metatutor data check` reads")],
+                               format: Annotated[str | None, Form()] = None) -> CoursePublic:
+    """Learn a course from response logs (plain `def`: fitting runs in the thread pool, not on the event loop): items and skills from the logs, prerequisites estimated, and a
+    learner model fitted on them becomes the active version."""
+    require_admin(who)
+    course, tracker = imports.course_from_logs(logs.file.read(), logs.filename or "logs.csv", format)
+    return _load(course, session, request, tracker)
+
+
+@router.post("/api/roster/oneroster")
+def put_roster(session: SessionDep, who: PrincipalDep,
+                     users: Annotated[UploadFile, File(description="OneRoster 1.1 users.csv")],
+                     enrollments: Annotated[UploadFile, File(description="OneRoster 1.1 enrollments.csv")]
+                     ) -> dict[str, Any]:
+    """Create or update learners (pseudonymous sourcedIds) and their teachers from a OneRoster roster."""
+    require_admin(who)
+    roster = imports.oneroster(_text(users), _text(enrollments))
+    existing = {r.id: r for r in session.scalars(select(t.Learner).where(t.Learner.id.in_(list(roster.learners))))}
+    created = updated = 0
+    for learner, teacher in roster.learners.items():
+        row = existing.get(learner)
+        if row is None:
+            session.add(t.Learner(id=learner, teacher=teacher))
+            created += 1
+        elif row.teacher != teacher:
+            row.teacher = teacher
+            updated += 1
+    session.commit()
+    return {"learners_created": created, "learners_updated": updated, "teachers": roster.teachers,
+            "learners_with_several_teachers": roster.several_teachers}

@@ -1,0 +1,131 @@
+"""Reading what schools and authors upload: a course as CSV (items with their skills, prerequisites), a
+course learned from logs in any format the data layer reads, and a OneRoster 1.1 roster (users and
+enrollments). Only pseudonymous ids (`sourcedId`) are kept from a roster: no names, no e-mails."""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from metatutor.errors import ConfigError
+from metatutor.policy import SkillGraph, SkillTracker
+from metatutor.service.schemas import CourseIn, ItemIn
+
+ITEM_COLUMNS = ("item", "item_id", "id", "problem_id", "question")
+SKILLS_COLUMNS = ("skills", "skill", "skill_id", "kc", "concepts")
+SEPARATORS = ("~~", ";", "|")
+
+
+def _rows(text: str, what: str) -> tuple[list[str], list[list[str]]]:
+    try:
+        rows = [r for r in csv.reader(text.lstrip("\ufeff").splitlines()) if any(c.strip() for c in r)]
+    except csv.Error as exc:
+        raise ConfigError(f"the {what} file is not valid CSV: {exc}") from None
+    if not rows:
+        raise ConfigError(f"the {what} file is empty")
+    return [h.strip().lower() for h in rows[0]], rows[1:]
+
+
+def _column(header: list[str], names: tuple[str, ...], what: str) -> int:
+    for name in names:
+        if name in header:
+            return header.index(name)
+    raise ConfigError(f"the {what} file needs one of the columns {', '.join(names)}; found {', '.join(header)}")
+
+
+def _split(cell: str) -> list[str]:
+    for sep in SEPARATORS:
+        if sep in cell:
+            return [s.strip() for s in cell.split(sep) if s.strip()]
+    return [cell.strip()] if cell.strip() else []
+
+
+def course_from_csv(items_csv: str, prerequisites_csv: str | None = None) -> CourseIn:
+    """Items CSV: an item column and a skills column (several skills joined by `~~`, `;` or `|`); optional
+    prerequisites CSV with columns `prerequisite,skill`. Skills are those the items and edges name."""
+    header, rows = _rows(items_csv, "items")
+    item_col, skill_col = _column(header, ITEM_COLUMNS, "items"), _column(header, SKILLS_COLUMNS, "items")
+    items, bad = [], []
+    for line, row in enumerate(rows, start=2):
+        skills = _split(row[skill_col]) if len(row) > skill_col else []
+        if len(row) <= item_col or not row[item_col].strip() or not skills:
+            bad.append(line)
+            continue
+        items.append(ItemIn(id=row[item_col].strip(), skills=skills))
+    if bad:
+        raise ConfigError(f"items CSV: missing item or skills on line(s) {', '.join(map(str, bad[:10]))}")
+    edges: list[tuple[str, str]] = []
+    if prerequisites_csv:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "prerequisites.csv"
+            path.write_text("\n".join(prerequisites_csv.splitlines()) + "\n", encoding="utf-8")
+            try:
+                edges = list(SkillGraph.read(path).edges)
+            except csv.Error as exc:
+                raise ConfigError(f"the prerequisites file is not valid CSV: {exc}") from None
+    skills = list(dict.fromkeys([s for i in items for s in i.skills] + [s for e in edges for s in e]))
+    return CourseIn(skills=skills, prerequisites=edges, items=items)
+
+
+def course_from_logs(data: bytes, filename: str, format: str | None = None) -> tuple[CourseIn, SkillTracker]:
+    """A course and a fitted tracker from response logs (prerequisites estimated from the logs)."""
+    from metatutor.data import read_responses
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / (Path(filename).name or "logs.csv")
+        path.write_bytes(data)
+        responses = read_responses(str(path), format=format)
+    tracker = SkillTracker.fit(responses)
+    spec = tracker.to_dict()
+    items = [ItemIn(id=i, skills=s) for i, s in zip(spec["items"], spec["item_skills"], strict=True) if s]
+    return CourseIn(skills=spec["skills"], prerequisites=[tuple(e) for e in spec["prerequisites"]],
+                    items=items), tracker
+
+
+@dataclass
+class Roster:
+    learners: dict[str, str | None]  # student sourcedId -> their teacher's sourcedId (first class's first teacher)
+    teachers: list[str]
+    several_teachers: list[str]  # students whose classes have different teachers (the first one is kept)
+
+
+def oneroster(users_csv: str, enrollments_csv: str) -> Roster:
+    """Students and teachers from OneRoster 1.1 `users.csv` and `enrollments.csv` (only active rows)."""
+    uh, users = _rows(users_csv, "users")
+    eh, enrols = _rows(enrollments_csv, "enrollments")
+    u_id, u_role = _column(uh, ("sourcedid",), "users"), _column(uh, ("role",), "users")
+    u_status = uh.index("status") if "status" in uh else None
+    e_class, e_user, e_role = (_column(eh, ("classsourcedid",), "enrollments"),
+                               _column(eh, ("usersourcedid",), "enrollments"), _column(eh, ("role",), "enrollments"))
+    e_status = eh.index("status") if "status" in eh else None
+    role = {}
+    for r in users:
+        if u_status is not None and r[u_status].strip().lower() == "tobedeleted":
+            continue
+        role[r[u_id].strip()] = r[u_role].strip().lower()
+    unknown = sorted({r[e_user].strip() for r in enrols} - set(role))
+    if unknown:
+        raise ConfigError(f"enrollments name users not in users.csv: {', '.join(unknown[:10])}")
+    teacher_of: dict[str, list[str]] = {}
+    classes: dict[str, list[str]] = {}
+    for r in enrols:
+        if e_status is not None and r[e_status].strip().lower() == "tobedeleted":
+            continue
+        user, cls, what = r[e_user].strip(), r[e_class].strip(), r[e_role].strip().lower()
+        if what == "teacher":
+            teacher_of.setdefault(cls, []).append(user)
+        elif what == "student":
+            classes.setdefault(user, []).append(cls)
+    learners: dict[str, str | None] = {}
+    several = []
+    for user, kind in role.items():
+        if kind != "student":
+            continue
+        teachers = [teacher_of[c][0] for c in classes.get(user, []) if teacher_of.get(c)]
+        learners[user] = teachers[0] if teachers else None
+        if len(set(teachers)) > 1:
+            several.append(user)
+    return Roster(learners=learners, teachers=sorted({t for ts in teacher_of.values() for t in ts}),
+                  several_teachers=several)
