@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--learners", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--warmup", type=float, default=10.0, help="seconds of load before measuring")
     ap.add_argument("--flow", choices=("two", "one"), default="two")
     ap.add_argument("--rate", type=float, default=0.0, help="aimed answers/s of all learners (0: closed loop)")
     ap.add_argument("--database-url")
@@ -100,7 +101,8 @@ def main() -> None:
             _call(admin, "POST", "/api/learners", {"id": name})
         lat: dict[str, list[float]] = {"answer": [], "next": []}
         lock = threading.Lock()
-        stop = time.perf_counter() + args.seconds
+        measure_from = time.perf_counter() + args.warmup  # the first seconds let every worker start
+        stop = measure_from + args.seconds
 
         def learner(name: str) -> None:
             rng = np.random.default_rng(abs(hash(name)) % 2**32)
@@ -121,6 +123,9 @@ def main() -> None:
                     t1 = time.perf_counter()
                     item = _call(conn, "GET", f"/api/learners/{name}/next")["item"]
                     t2 = time.perf_counter()
+                if t0 < measure_from:
+                    n += 1
+                    continue
                 with lock:
                     lat["answer"].append(1000 * (t1 - t0))
                     if args.flow == "two":
@@ -128,12 +133,13 @@ def main() -> None:
                 n += 1
 
         threads = [threading.Thread(target=learner, args=(n,)) for n in names]
-        started, cpu_before = time.perf_counter(), _tree_cpu(server.pid)
         for t in threads:
             t.start()
+        time.sleep(max(0.0, measure_from - time.perf_counter()))
+        cpu_before = _tree_cpu(server.pid)
         for t in threads:
             t.join()
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - measure_from
         server_cpu = round(_tree_cpu(server.pid) - cpu_before, 1)
     finally:
         server.send_signal(signal.SIGINT)  # uvicorn stops its workers, then itself
@@ -143,7 +149,7 @@ def main() -> None:
             server.kill()
             server.wait()
     both = lat["answer"] + lat["next"]
-    out = {"database": url.split(":", 1)[0], "flow": args.flow, "workers": args.workers,
+    out = {"database": url.split(":", 1)[0], "flow": args.flow, "workers": args.workers, "warmup_s": args.warmup,
            "learners": args.learners, "seconds": round(elapsed, 1),
            "answers_per_s": len(lat["answer"]) / elapsed, "requests_per_s": len(both) / elapsed,
            **{f"{k}_ms_{q}": float(np.percentile(v, p)) for k, v in lat.items()

@@ -310,6 +310,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (one per core is usual).")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level: warning, info, debug.")] = "warning",
 ) -> None:
     """Run the web service (settings from METATUTOR_* environment variables; OpenAPI docs at /docs)."""
     try:
@@ -327,9 +328,9 @@ def serve(
         settings = Settings()
         prepare_database(make_engine(settings.database_url), settings)
         uvicorn.run("metatutor.service.app:worker_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning")
+                    log_level=log_level, timeout_worker_healthcheck=30)
     else:
-        uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(), host=host, port=port, log_level=log_level)
 
 
 @app.command()

@@ -10,16 +10,18 @@ import itertools
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import pandas as pd
 
-from metatutor.assessment.calibration import Calibration, CalibrationConfig, calibrate
 from metatutor.assessment.estimation import eap
 from metatutor.assessment.irt import p_correct
 from metatutor.data.responses import Responses, codes_for
 from metatutor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from metatutor.assessment.calibration import Calibration, CalibrationConfig
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class ItemBank:
     @classmethod
     def calibrate(cls, responses: Responses, *, kind: str = "2pl", config: CalibrationConfig | None = None) -> Self:
         """Calibrate every item answered in `responses` (learners' abilities integrated out)."""
+        from metatutor.assessment.calibration import CalibrationConfig, calibrate  # torch: loaded when needed
+
         cfg = replace(config or CalibrationConfig(), kind=kind)
         items, item_code = np.unique(responses.item, return_inverse=True)
         learners, learner_code = np.unique(responses.learner, return_inverse=True)
@@ -78,6 +82,8 @@ class ItemBank:
         """Update the bank with new responses: the current estimates (with their standard errors) are the
         prior of the items, so a few new answers move an item little and many move it far. Items not in
         the bank are added."""
+        from metatutor.assessment.calibration import Calibration, CalibrationConfig, calibrate
+
         cfg = replace(config or CalibrationConfig(), kind=self.kind)
         new_ids = np.setdiff1d(np.unique(responses.item_ids[responses.item]), self.item_ids)
         ids = np.concatenate([self.item_ids, new_ids])

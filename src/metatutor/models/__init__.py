@@ -2,30 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from metatutor.errors import ConfigError
-from metatutor.models.attention import AttentionConfig, AttentionKT
 from metatutor.models.base import LearnerModel, Vocabulary
 from metatutor.models.bkt import BKT, BKTConfig
-from metatutor.models.dkt import DKT, DKTConfig
 from metatutor.models.irt import IRT, IRTConfig
 from metatutor.models.logistic import PFA, BestLR, LogisticConfig
 
-# name -> (class, settings); "default" is the project's recommended model
-REGISTRY: dict[str, tuple[type[LearnerModel], dict[str, Any]]] = {
-    "irt": (IRT, {"kind": "1pl"}),
-    "irt2pl": (IRT, {"kind": "2pl"}),
-    "bkt": (BKT, {}),
-    "bktf": (BKT, {"forgetting": True}),
-    "pfa": (PFA, {}),
-    "bestlr": (BestLR, {}),
-    "dkt": (DKT, {}),
-    "attn": (AttentionKT, {}),
+if TYPE_CHECKING:
+    from metatutor.models.attention import AttentionConfig, AttentionKT
+    from metatutor.models.dkt import DKT, DKTConfig
+
+# the neural models import torch, which takes seconds and hundreds of MB: loaded on first use only (the
+# service, BKT and IRT never need it)
+_LAZY = {"DKT": "dkt", "DKTConfig": "dkt", "AttentionKT": "attention", "AttentionConfig": "attention"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"metatutor.models.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# name -> (class name in this package, settings); "default" is the project's recommended model
+REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {
+    "irt": ("IRT", {"kind": "1pl"}),
+    "irt2pl": ("IRT", {"kind": "2pl"}),
+    "bkt": ("BKT", {}),
+    "bktf": ("BKT", {"forgetting": True}),
+    "pfa": ("PFA", {}),
+    "bestlr": ("BestLR", {}),
+    "dkt": ("DKT", {}),
+    "attn": ("AttentionKT", {}),
 }
 DEFAULT_MODEL = "attn"  # best of our models on assist2009_pid (5 folds) and statics (fold 1): docs/benchmarks.md
-SAVED_CLASSES: dict[str, type[LearnerModel]] = {"irt": IRT, "bkt": BKT, "pfa": PFA, "bestlr": BestLR, "dkt": DKT,
-                                                "attn": AttentionKT}
+SAVED_CLASSES: dict[str, str] = {"irt": "IRT", "bkt": "BKT", "pfa": "PFA", "bestlr": "BestLR", "dkt": "DKT",
+                                 "attn": "AttentionKT"}
+
+
+def model_class(name: str) -> type[LearnerModel]:
+    """A learner-model class by its class name in this package (imports torch for the neural ones)."""
+    cls: type[LearnerModel] = globals()[name] if name in globals() else __getattr__(name)
+    return cls
 
 
 def resolve_name(name: str) -> str:
@@ -37,7 +57,8 @@ def make_model(name: str, **settings: Any) -> LearnerModel:
     key = resolve_name(name)
     if key not in REGISTRY:
         raise ConfigError(f"unknown model {name!r}; choose from {', '.join([*REGISTRY, 'default'])}")
-    cls, base = REGISTRY[key]
+    cls_name, base = REGISTRY[key]
+    cls = model_class(cls_name)
     known = set(cls.config_class.__dataclass_fields__)  # type: ignore[attr-defined]
     return cls(**{**base, **{k: v for k, v in settings.items() if k in known}})
 
@@ -48,10 +69,10 @@ def load_model(path: str) -> LearnerModel:
     from pathlib import Path
 
     meta = json.loads((Path(path) / "model.json").read_text())
-    cls = SAVED_CLASSES.get(meta.get("model", ""))
-    if cls is None:
+    name = SAVED_CLASSES.get(meta.get("model", ""))
+    if name is None:
         raise ConfigError(f"{path} holds an unknown model type {meta.get('model')!r}")
-    return cls.load(path)
+    return model_class(name).load(path)
 
 
 __all__ = [

@@ -19,7 +19,6 @@ from typing import Any, Self
 
 import numpy as np
 
-from metatutor.assessment.calibration import CalibrationConfig, calibrate
 from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError
 from metatutor.models.base import LearnerModel, Vocabulary, segment_ids, sigmoid
@@ -68,6 +67,8 @@ class IRT(LearnerModel):
             raise ConfigError(f"IRT kind must be '1pl' or '2pl', not {self.config.kind!r}")
         cfg = self.config
         self.vocab_ = Vocabulary.of(train)
+        from metatutor.assessment.calibration import CalibrationConfig, calibrate  # torch, on first fit
+
         cal = calibrate(segment_ids(train), self.vocab_.items(train), train.correct, n_learners=train.n_learners,
                         n_items=self.vocab_.n_items,
                         config=CalibrationConfig(kind=cfg.kind, difficulty_sd=cfg.difficulty_sd,

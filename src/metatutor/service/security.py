@@ -83,7 +83,8 @@ def require_learner_access(session: Session, who: Principal, learner_id: str) ->
     """Check that `who` may see the learner (404 when absent, for admins and teachers only)."""
     if who.role == "learner" and who.subject != learner_id:
         raise HTTPException(403, "a learner key gives access to that learner only")
-    found = session.execute(select(Learner.teacher).where(Learner.id == learner_id)).first()
+    learners = Learner.__table__  # Core: this check runs on every request
+    found = session.execute(select(learners.c.teacher).where(learners.c.id == learner_id)).first()
     if who.role == "teacher" and found is not None and found.teacher != who.subject:
         raise HTTPException(403, "this learner is not in your classes")
     if found is None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -110,9 +110,13 @@ def stored_responses(session: Session) -> Responses:
     return Responses.from_frame(frame, source="database", merge_multiskill=False)
 
 
+# Core tables for the busiest statements: they skip the ORM's per-statement work
+STATES: Table = t.LearnerState.__table__  # type: ignore[assignment]
+RESPONSES: Table = t.Response.__table__  # type: ignore[assignment]
+
+
 def _state_row(session: Session, learner_id: str, *, lock: bool = False) -> Any:
-    query = select(t.LearnerState.model_version, t.LearnerState.state, t.LearnerState.answers).where(
-        t.LearnerState.learner_id == learner_id)
+    query = select(STATES.c.model_version, STATES.c.state, STATES.c.answers).where(STATES.c.learner_id == learner_id)
     return session.execute(query.with_for_update() if lock else query).first()
 
 
@@ -164,8 +168,8 @@ def _ingest_once(session: Session, tracker: SkillTracker, version: int, learner_
     # PostgreSQL: the learner's state row is locked (FOR UPDATE) from this read to the commit. SQLite:
     # the write is checked against the answer count that was read; a concurrent step of the same learner
     # in between makes this one redo (rare: a learner answers one item at a time).
-    seen = set(session.scalars(select(t.Response.event_id).where(
-        t.Response.learner_id == learner_id, t.Response.event_id.in_([e.event_id for e in events]))))
+    seen = set(session.scalars(select(RESPONSES.c.event_id).where(
+        RESPONSES.c.learner_id == learner_id, RESPONSES.c.event_id.in_([e.event_id for e in events]))))
     row = _state_row(session, learner_id, lock=True)
     state, before = _current_state(session, tracker, version, learner_id, row)
     new: list[dict[str, Any]] = []
@@ -187,13 +191,13 @@ def _ingest_once(session: Session, tracker: SkillTracker, version: int, learner_
               "answers": answers}
     with write_lock(session.get_bind().engine):
         try:
-            session.execute(insert(t.Response), new)
+            session.execute(insert(RESPONSES), new)
             if row is None:
-                session.execute(insert(t.LearnerState).values(learner_id=learner_id, **values))
+                session.execute(insert(STATES).values(learner_id=learner_id, **values))
             else:
-                changed = session.execute(update(t.LearnerState).where(
-                    t.LearnerState.learner_id == learner_id, t.LearnerState.answers == row.answers,
-                    t.LearnerState.model_version == row.model_version).values(**values))
+                changed = session.execute(update(STATES).where(
+                    STATES.c.learner_id == learner_id, STATES.c.answers == row.answers,
+                    STATES.c.model_version == row.model_version).values(**values))
                 if changed.rowcount != 1:  # type: ignore[attr-defined]
                     session.rollback()
                     return None
