@@ -51,6 +51,15 @@ def _call(conn: http.client.HTTPConnection, method: str, path: str, body: object
     return json.loads(payload or b"{}")
 
 
+def _cpu_probe() -> float:
+    """Seconds of a fixed pure-Python loop: this shared machine's speed varies by 2x over a day, so runs
+    are comparable only next to it."""
+    t0, acc = time.perf_counter(), 0
+    for i in range(3_000_000):
+        acc += i * i
+    return round(time.perf_counter() - t0, 3)
+
+
 def _tree_cpu(pid: int) -> float:
     """CPU seconds used so far by a process and its children (the uvicorn workers), from /proc."""
     total, todo = 0.0, [pid]
@@ -76,6 +85,7 @@ def main() -> None:
     ap.add_argument("--database-url")
     ap.add_argument("--json")
     args = ap.parse_args()
+    probe = _cpu_probe()
     tmp = Path(tempfile.mkdtemp())
     url = args.database_url or f"sqlite:///{tmp / 'load.db'}"
     with socket.socket() as s:
@@ -156,7 +166,7 @@ def main() -> None:
               for q, p in (("p50", 50), ("p99", 99)) if v},
            "all_ms_p99": float(np.percentile(both, 99)),
            "aimed_answers_per_s": args.rate or None,
-           "cpu_s_server": server_cpu}
+           "cpu_s_server": server_cpu, "cpu_probe_s": probe}
     print(json.dumps(out, indent=1))
     print(f"server log: {tmp / 'server.log'}", file=sys.stderr)
     if args.json:
