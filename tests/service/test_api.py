@@ -320,3 +320,29 @@ def test_oneroster_import_keeps_pseudonymous_ids_only(client: TestClient) -> Non
     bad = client.post("/api/roster/oneroster", files={"users": ("users.csv", users), "enrollments": (
         "e.csv", enrollments + "e4,c1,ghost,student\n")}, headers=ADMIN)
     assert bad.status_code == 422 and "ghost" in bad.json()["detail"]
+
+
+def test_resources_metadata_predictions_and_paths(client: TestClient) -> None:
+    items = "item,skills,text\nq1,fractions,What is 1/2 + 1/4?\nq2,decimals,Write 0.5 as a fraction.\n"
+    resources = "skill,kind,title,url\nfractions,video,Adding fractions,https://example.org/v1\n"
+    res = client.post("/api/course/csv", files={"items": ("i.csv", items), "resources": ("r.csv", resources),
+                                                "prerequisites": ("p.csv", "prerequisite,skill\nfractions,decimals\n")},
+                      headers=ADMIN)
+    assert res.status_code == 200, res.text
+    client.post("/api/learners", json={"id": "a"}, headers=ADMIN)
+    wrong = {"responses": [{"event_id": f"e{n}", "item": "q1", "correct": False, "timestamp": 60.0 * n}
+                           for n in range(4)]}
+    client.post("/api/learners/a/responses", json=wrong, headers=ADMIN)
+    report = client.get("/api/learners/a/report", headers=ADMIN).json()
+    assert "fractions" in report["weak_skills"]
+    assert report["resources"] == [{"skill": "fractions", "kind": "video", "title": "Adding fractions",
+                                    "url": "https://example.org/v1"}]
+    p = client.get("/api/learners/a/predict?items=q1&items=q2", headers=ADMIN).json()
+    assert set(p) == {"q1", "q2"} and all(0 < v < 1 for v in p.values())
+    assert client.get("/api/learners/a/predict?items=zz", headers=ADMIN).status_code == 422
+    path = client.get("/api/learners/a/path?goals=decimals", headers=ADMIN).json()
+    assert [s["skill"] for s in path] == ["fractions", "decimals"]  # the prerequisite first
+    assert client.get("/api/learners/a/path?goals=nope", headers=ADMIN).status_code == 422
+    bad = client.post("/api/course/csv", files={"items": ("i.csv", items), "resources": (
+        "r.csv", "skill,kind,title\nfractions,podcast,x\n")}, headers=ADMIN)
+    assert bad.status_code == 422 and "kind" in bad.json()["detail"]

@@ -153,7 +153,7 @@ def learner_page(request: Request, learner_id: str, session: SessionDep, model: 
     require_learner_access(session, who, learner_id)
     version, tracker = model
     state = store.load_state(session, tracker, version, learner_id)
-    report = learner_report(tracker, state, learner=learner_id)
+    report = learner_report(tracker, state, learner=learner_id, catalog=store.catalog(session))
     return _page(request, "learner.html", who=who, report=report,
                  mastery_spec=mastery_chart([s.__dict__ for s in report.skills]))
 

@@ -9,9 +9,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from metatutor.errors import ConfigError
 from metatutor.policy import SkillGraph, SkillTracker
-from metatutor.service.schemas import CourseIn, ItemIn
+from metatutor.service.schemas import CourseIn, ItemIn, ResourceIn
 
 ITEM_COLUMNS = ("item", "item_id", "id", "problem_id", "question")
 SKILLS_COLUMNS = ("skills", "skill", "skill_id", "kc", "concepts")
@@ -42,9 +44,18 @@ def _split(cell: str) -> list[str]:
     return [cell.strip()] if cell.strip() else []
 
 
-def course_from_csv(items_csv: str, prerequisites_csv: str | None = None) -> CourseIn:
-    """Items CSV: an item column and a skills column (several skills joined by `~~`, `;` or `|`); optional
-    prerequisites CSV with columns `prerequisite,skill`. Skills are those the items and edges name."""
+def course_from_csv(items_csv: str, prerequisites_csv: str | None = None, resources_csv: str | None = None) -> CourseIn:
+    try:
+        return _course_from_csv(items_csv, prerequisites_csv, resources_csv)
+    except ValidationError as exc:  # what pydantic found wrong in the rows, as one message
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10])
+        raise ConfigError(f"the course files are not valid: {problems}") from None
+
+
+def _course_from_csv(items_csv: str, prerequisites_csv: str | None, resources_csv: str | None) -> CourseIn:
+    """Items CSV: an item column and a skills column (several skills joined by `~~`, `;` or `|`); any other
+    columns become the item's metadata. Optional prerequisites CSV (`prerequisite,skill`) and resources CSV
+    (`skill,kind,title[,url]`). Skills are those the items and edges name."""
     header, rows = _rows(items_csv, "items")
     item_col, skill_col = _column(header, ITEM_COLUMNS, "items"), _column(header, SKILLS_COLUMNS, "items")
     items, bad = [], []
@@ -53,7 +64,8 @@ def course_from_csv(items_csv: str, prerequisites_csv: str | None = None) -> Cou
         if len(row) <= item_col or not row[item_col].strip() or not skills:
             bad.append(line)
             continue
-        items.append(ItemIn(id=row[item_col].strip(), skills=skills))
+        meta = {h: row[k] for k, h in enumerate(header) if k not in (item_col, skill_col) and k < len(row) and row[k]}
+        items.append(ItemIn(id=row[item_col].strip(), skills=skills, meta=meta))
     if bad:
         raise ConfigError(f"items CSV: missing item or skills on line(s) {', '.join(map(str, bad[:10]))}")
     edges: list[tuple[str, str]] = []
@@ -65,8 +77,16 @@ def course_from_csv(items_csv: str, prerequisites_csv: str | None = None) -> Cou
                 edges = list(SkillGraph.read(path).edges)
             except csv.Error as exc:
                 raise ConfigError(f"the prerequisites file is not valid CSV: {exc}") from None
+    resources = []
+    if resources_csv:
+        rh, rows = _rows(resources_csv, "resources")
+        cols = [_column(rh, (c,), "resources") for c in ("skill", "kind", "title")]
+        url = rh.index("url") if "url" in rh else None
+        resources = [ResourceIn.model_validate({
+            "skill": r[cols[0]].strip(), "kind": r[cols[1]].strip(), "title": r[cols[2]].strip(),
+            "url": r[url].strip() if url is not None and url < len(r) else ""}) for r in rows]
     skills = list(dict.fromkeys([s for i in items for s in i.skills] + [s for e in edges for s in e]))
-    return CourseIn(skills=skills, prerequisites=edges, items=items)
+    return CourseIn(skills=skills, prerequisites=edges, items=items, resources=resources)
 
 
 def course_from_logs(data: bytes, filename: str, format: str | None = None) -> tuple[CourseIn, SkillTracker]:

@@ -14,12 +14,21 @@ RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="A row id (posi
 class ItemIn(BaseModel):
     id: Name
     skills: list[Name] = Field(min_length=1)
+    meta: dict[str, Any] = {}  # anything the app wants back with the item (text, difficulty, media)
+
+
+class ResourceIn(BaseModel):
+    skill: Name
+    kind: Literal["video", "reading", "hint", "exercise", "other"] = "other"
+    title: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    url: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
 class CourseIn(BaseModel):
     skills: list[Name] = Field(min_length=1)
     prerequisites: list[tuple[Name, Name]] = []  # (prerequisite, skill)
     items: list[ItemIn] = Field(min_length=1)
+    resources: list[ResourceIn] = []  # linked to skills; offered for weak skills in learner reports
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -31,9 +40,9 @@ class CourseIn(BaseModel):
             if dup:
                 problems.append(f"duplicate {what} ids: {', '.join(dup[:10])}")
         known = set(self.skills)
-        unknown = sorted({s for i in self.items for s in i.skills} - known)
+        unknown = sorted(({s for i in self.items for s in i.skills} | {r.skill for r in self.resources}) - known)
         if unknown:
-            problems.append(f"items name skills that are not in `skills`: {', '.join(unknown[:10])}")
+            problems.append(f"items or resources name skills that are not in `skills`: {', '.join(unknown[:10])}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -21,6 +21,7 @@ from metatutor.errors import ConfigError
 from metatutor.policy import make_policy
 from metatutor.policy.base import Recommendation
 from metatutor.policy.graph import SkillGraph
+from metatutor.policy.resources import Resource, ResourceCatalog
 from metatutor.policy.tracker import LearnerState as TrackerState
 from metatutor.policy.tracker import SkillTracker
 from metatutor.service import tables as t
@@ -63,12 +64,13 @@ def import_course(session: Session, course: CourseIn, tracker: SkillTracker | No
     graph = SkillGraph.from_edges(course.prerequisites, course.skills)
     tracker = tracker or SkillTracker(graph=graph, item_ids=[i.id for i in course.items],
                                       item_skills=[i.skills for i in course.items])
-    for table in (t.Prerequisite, t.Item, t.Skill):
+    for table in (t.CourseResource, t.Prerequisite, t.Item, t.Skill):
         session.execute(delete(table))
     session.add_all(t.Skill(id=s) for s in course.skills)
     session.flush()
     session.add_all(t.Prerequisite(prerequisite=a, skill=b) for a, b in graph.edges)
-    session.add_all(t.Item(id=i.id, skills=i.skills) for i in course.items)
+    session.add_all(t.Item(id=i.id, skills=i.skills, meta=i.meta or None) for i in course.items)
+    session.add_all(t.CourseResource(skill=r.skill, kind=r.kind, title=r.title, url=r.url) for r in course.resources)
     return activate(session, "tracker", tracker.to_dict())
 
 
@@ -206,6 +208,13 @@ def _ingest_once(session: Session, tracker: SkillTracker, version: int, learner_
             session.rollback()
             return None
     return {"stored": len(new), "duplicates": len(events) - len(new), "answers": answers}, state
+
+
+def catalog(session: Session) -> ResourceCatalog | None:
+    """The course's resources (None when it has none)."""
+    rows = session.execute(select(t.CourseResource.skill, t.CourseResource.kind, t.CourseResource.title,
+                                  t.CourseResource.url).order_by(t.CourseResource.id)).all()
+    return ResourceCatalog([Resource(*r) for r in rows]) if rows else None
 
 
 def recommend(tracker: SkillTracker, state: TrackerState, learner_id: str, policy: str = "default") -> Recommendation:

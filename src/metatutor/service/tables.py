@@ -27,6 +27,16 @@ class Item(Base):
     __tablename__ = "items"
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     skills: Mapped[list[str]] = mapped_column(JSON)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the author's: text, difficulty…
+
+
+class CourseResource(Base):
+    __tablename__ = "resources"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    skill: Mapped[str] = mapped_column(ForeignKey("skills.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # video | reading | hint | exercise | other
+    title: Mapped[str] = mapped_column(String(500))
+    url: Mapped[str] = mapped_column(String(2000), default="")
 
 
 class Learner(Base):

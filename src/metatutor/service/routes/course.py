@@ -43,10 +43,13 @@ def put_course(course: CourseIn, session: SessionDep, who: PrincipalDep, request
 def put_course_csv(session: SessionDep, who: PrincipalDep, request: Request,
                          items: Annotated[UploadFile, File(description="CSV: item, skills (joined by ~~ ; or |)")],
                          prerequisites: Annotated[UploadFile | None, File(
-                             description="CSV: prerequisite, skill")] = None) -> CoursePublic:
-    """Load a course from CSV files (items with their skills; prerequisites)."""
+                             description="CSV: prerequisite, skill")] = None,
+                         resources: Annotated[UploadFile | None, File(
+                             description="CSV: skill, kind, title, url")] = None) -> CoursePublic:
+    """Load a course from CSV files (items with their skills and metadata; prerequisites; resources)."""
     require_admin(who)
-    course = imports.course_from_csv(_text(items), _text(prerequisites) if prerequisites else None)
+    course = imports.course_from_csv(_text(items), _text(prerequisites) if prerequisites else None,
+                                     _text(resources) if resources else None)
     return _load(course, session, request)
 
 

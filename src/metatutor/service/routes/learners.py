@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from metatutor.feedback.report import learner_report, skill_statuses
+from metatutor.policy.path import learning_path
 from metatutor.policy.tracker import LearnerState as TrackerState
 from metatutor.policy.tracker import SkillTracker
 from metatutor.service import store
@@ -92,4 +93,32 @@ def get_report(learner_id: str, session: SessionDep, who: PrincipalDep, model: T
     require_learner_access(session, who, learner_id)
     version, tracker = model
     state = store.load_state(session, tracker, version, learner_id)
-    return learner_report(tracker, state, learner=learner_id).to_dict()
+    return learner_report(tracker, state, learner=learner_id, catalog=store.catalog(session)).to_dict()
+
+
+@router.get("/{learner_id}/predict")
+async def predict(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep,
+                  items: Annotated[list[str], Query(min_length=1, max_length=1000)]) -> dict[str, float]:
+    """Predicted P(correct) now on the given items (`?items=a&items=b`)."""
+    require_learner_access(session, who, learner_id)
+    version, tracker = model
+    unknown = sorted(set(items) - set(tracker.item_index))
+    if unknown:
+        raise HTTPException(422, f"unknown item(s) {', '.join(unknown[:10])}")
+    p = tracker.p_correct(store.load_state(session, tracker, version, learner_id))
+    return {i: round(float(p[tracker.item_index[i]]), 4) for i in items}
+
+
+@router.get("/{learner_id}/path")
+async def path(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep,
+               goals: Annotated[list[str] | None, Query(max_length=1000)] = None) -> list[dict[str, Any]]:
+    """The learning path to chosen goal skills (`?goals=s1&goals=s2`; default: the learner's goals): the
+    unmastered skills and their prerequisites in order, with the answers each is expected to take."""
+    require_learner_access(session, who, learner_id)
+    version, tracker = model
+    if goals is not None:
+        unknown = sorted(set(goals) - set(tracker.graph.skills))
+        if unknown:
+            raise HTTPException(422, f"unknown skill(s) {', '.join(unknown[:10])}")
+    state = store.load_state(session, tracker, version, learner_id)
+    return [step.to_dict() for step in learning_path(tracker, state, goals)]
