@@ -9,6 +9,7 @@ form stores the key in an HTTP-only, same-site cookie.
 
 from __future__ import annotations
 
+import html
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -103,8 +104,10 @@ def _practice_context(tracker: SkillTracker, state: LearnerState, learner: str, 
 
 
 @router.get("/practice", response_class=HTMLResponse)
-def practice(request: Request, session: SessionDep, model: TrackerDep, learner: str | None = None) -> HTMLResponse:
+def practice(request: Request, session: SessionDep, model: TrackerDep, learner: str | None = None) -> Response:
     who = _who(request, session)
+    if who.role != "learner" and not learner:  # a teacher or an admin picks a learner on the class page
+        return RedirectResponse("/class", status_code=303)
     learner_id = _learner_id(who, learner)
     require_learner_access(session, who, learner_id)
     version, tracker = model
@@ -171,7 +174,13 @@ def assess_page(request: Request, session: SessionDep, learner: str | None = Non
 def assess_start(request: Request, session: SessionDep, learner: Annotated[str, Form()],
                  max_items: Annotated[int, Form()] = 15) -> HTMLResponse:
     who = _who(request, session)
-    test = assessments.start(learner, assessments.AssessmentIn(max_items=max_items, min_items=5, se_target=0.35, criterion="mfi"), session, who)
+    try:
+        test = assessments.start(learner, assessments.AssessmentIn(
+            max_items=max_items, min_items=5, se_target=0.35, criterion="mfi"), session, who)
+    except HTTPException as exc:
+        if exc.status_code != 409:  # 403/404 stay errors; "no item bank yet" is shown on the page
+            raise
+        return HTMLResponse(f'<p class="error" id="assess-error">{html.escape(str(exc.detail))}</p>')
     return _page(request, "_assess_panel.html", who=who, learner=learner, **_assess_context(session, test))
 
 
