@@ -75,3 +75,12 @@ def test_tracker_and_state_round_trip_through_json(tracker: SkillTracker) -> Non
     assert np.allclose(tracker.p_correct(state), copy.p_correct(again))
     assert again.history == state.history and again.ability == state.ability
     assert copy.retrievability(again, 0) == tracker.retrievability(state, 0)
+
+
+def test_learning_rate_is_gated_by_every_prerequisite(tracker: SkillTracker) -> None:
+    m = np.random.default_rng(0).random(tracker.n_skills)
+    penalty = tracker.config.prerequisite_penalty
+    for k, pre in enumerate(tracker.prereq):
+        gate = np.prod([m[p] + (1 - m[p]) * penalty for p in pre]) if len(pre) else 1.0
+        assert abs(tracker.learn_rate(m)[k] - tracker.params["learn"][k] * gate) < 1e-12
+    assert any(len(p) for p in tracker.prereq)  # the fixture's course has prerequisites to gate by

@@ -101,6 +101,11 @@ class SkillTracker:
         self.params = {k: np.full(n, v) for k, v in defaults.items()} | (params or {})
         self.offset = np.zeros(len(item_ids)) if offset is None else np.asarray(offset, dtype=np.float64)
         self.prereq = [np.array([index[p] for p in graph.prerequisites(s)], dtype=np.int64) for s in graph.skills]
+        width = max((len(p) for p in self.prereq), default=0)
+        # (S, width) prerequisite indices padded with S, which points at a 1.0 appended to the mastery vector
+        self._prereq_pad = np.full((len(self.prereq), width), len(self.prereq), dtype=np.int64)
+        for k, pre in enumerate(self.prereq):
+            self._prereq_pad[k, :len(pre)] = pre
         self.skill_items = [np.unique(self.link_item[self.link_skill == k]) for k in range(n)]
         g, s = self.params["guess"], self.params["slip"]
         guess_i = np.bincount(self.link_item, weights=g[self.link_skill], minlength=len(item_ids)) / np.maximum(lengths, 1)
@@ -179,12 +184,9 @@ class SkillTracker:
 
     def learn_rate(self, mastery: np.ndarray) -> np.ndarray:
         """(S,) P(learning a skill from one practice), gated by its prerequisites' mastery."""
-        gate = np.ones(self.n_skills)
         penalty = self.config.prerequisite_penalty
-        for k, pre in enumerate(self.prereq):
-            if len(pre):
-                gate[k] = np.prod(mastery[pre] + (1.0 - mastery[pre]) * penalty)
-        return self.params["learn"] * gate
+        m = np.append(mastery, 1.0)[self._prereq_pad]  # padding reads 1.0: no effect on the product
+        return self.params["learn"] * np.prod(m + (1.0 - m) * penalty, axis=1)
 
     def expected_gain(self, state: LearnerState, weight: np.ndarray, mastery: np.ndarray | None = None) -> np.ndarray:
         """(I,) expected rise of Σ_s weight_s · P(s mastered) from answering each item (the posterior
