@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA wal_autocheckpoint=0")  # a background thread checkpoints: `checkpointer`
             cur.close()
 
         return engine
@@ -55,6 +57,27 @@ def write_lock(engine: Engine) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def checkpointer(engine: Engine, every: float = 1.0) -> threading.Event | None:
+    """For SQLite: copy the write-ahead log into the database file every `every` seconds from a daemon
+    thread (PASSIVE: it never blocks readers or writers). Left to SQLite, the checkpoint runs inside
+    the commit that crosses 1000 pages and that request waits for it, with the writer lock held. Returns
+    an event that stops the thread (None on PostgreSQL)."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(every):
+            try:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # a busy or closed database: try again next time
+                continue
+
+    threading.Thread(target=run, name="sqlite-checkpoint", daemon=True).start()
+    return stop
 
 
 def migrate(engine: Engine) -> None:
