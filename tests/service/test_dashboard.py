@@ -73,6 +73,7 @@ def _login(browser: webdriver.Chrome, url: str, key: str) -> None:
     browser.get(url + "/")
     browser.find_element(By.ID, "key").send_keys(key)
     browser.find_element(By.ID, "login").click()
+    _wait(browser).until(lambda b: b.current_url.endswith(("/practice", "/class")))  # the cookie is set
 
 
 def _mastery(browser: webdriver.Chrome) -> dict[str, float]:
