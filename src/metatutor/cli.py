@@ -304,6 +304,19 @@ def benchmark_practice(
     _write_outputs(result, json_path, markdown, plot)
 
 
+def _need_service_extra() -> None:
+    """A one-paragraph error (exit code 2) rather than a traceback when the `service` extra is missing."""
+    import importlib.util
+
+    missing = [m for m in ("fastapi", "uvicorn", "sqlalchemy", "alembic", "jinja2", "python_multipart")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        from metatutor.errors import ConfigError
+
+        raise ConfigError(f"the service needs the 'service' extra: pip install 'metatutor[service]' "
+                          f"(missing: {', '.join(missing)})")
+
+
 @app.command()
 @friendly
 def serve(
@@ -313,16 +326,13 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn's log level: warning, info, debug.")] = "warning",
 ) -> None:
     """Run the web service (settings from METATUTOR_* environment variables; OpenAPI docs at /docs)."""
-    try:
-        import uvicorn
+    _need_service_extra()
+    import uvicorn
 
-        from metatutor.service.app import create_app, prepare_database
-        from metatutor.service.db import make_engine
-        from metatutor.service.settings import Settings
-    except ImportError as exc:  # the service extra is missing
-        from metatutor.errors import ConfigError
+    from metatutor.service.app import create_app, prepare_database
+    from metatutor.service.db import make_engine
+    from metatutor.service.settings import Settings
 
-        raise ConfigError(f"the service needs the 'service' extra: pip install 'metatutor[service]' ({exc})") from None
     console.print(f"metatutor serving on http://{host}:{port}/ (API docs: http://{host}:{port}/docs)")
     if workers > 1:  # each worker builds its app from the environment; the schema is migrated once, here
         settings = Settings()
@@ -351,16 +361,13 @@ def demo(
     URL with a demo learner's and teacher's key. Serves until interrupted."""
     import socket
 
-    try:
-        import uvicorn
+    _need_service_extra()
+    import uvicorn
 
-        from metatutor.service.app import create_app
-        from metatutor.service.demo import LEARNER, TEACHER, setup_demo
-        from metatutor.service.settings import Settings, data_dir
-    except ImportError as exc:
-        from metatutor.errors import ConfigError
+    from metatutor.service.app import create_app
+    from metatutor.service.demo import LEARNER, TEACHER, setup_demo
+    from metatutor.service.settings import Settings, data_dir
 
-        raise ConfigError(f"the demo needs the 'service' extra: pip install 'metatutor[service]' ({exc})") from None
     if database is None:
         database = str(data_dir() / (f"demo-{data.stem}.db" if data else "demo.db"))
     url = database if "://" in database else f"sqlite:///{Path(database).expanduser().resolve()}"

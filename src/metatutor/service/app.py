@@ -66,11 +66,9 @@ def prepare_database(engine: Engine, settings: Settings) -> None:
     migrate(engine)
     with session_factory(engine)() as session:
         fail_interrupted(session)
-    if settings.admin_key:
-        with session_factory(engine)() as session:
-            if session.query(ApiKey).filter_by(key_hash=hash_key(settings.admin_key)).first() is None:
-                session.add(ApiKey(key_hash=hash_key(settings.admin_key), role="admin", subject=None))
-                session.commit()
+        if settings.admin_key and session.query(ApiKey).filter_by(key_hash=hash_key(settings.admin_key)).first() is None:
+            session.add(ApiKey(key_hash=hash_key(settings.admin_key), role="admin", subject=None))
+            session.commit()
 
 
 def worker_app() -> FastAPI:

@@ -88,7 +88,7 @@ def _learner_id(who: Principal, learner: str | None) -> str:
     return learner
 
 
-def _practice_context(tracker: SkillTracker, state: LearnerState, learner: str, *,
+def _practice_context(tracker: SkillTracker, state: LearnerState, learner: str, answers: int, *,
                       before: np.ndarray | None = None, answered: dict[str, Any] | None = None) -> dict[str, Any]:
     skills = skill_statuses(tracker, state)
     rec = store.recommend(tracker, state, learner)
@@ -99,7 +99,7 @@ def _practice_context(tracker: SkillTracker, state: LearnerState, learner: str, 
         for k in tracker.link_skill[tracker.item_ptr[item]: tracker.item_ptr[item + 1]]:
             changes.append({"skill": str(tracker.skill_ids[k]), "before": float(before[k]), "after": float(after[k])})
     return {"learner": learner, "skills": skills, "rec": rec, "event": uuid.uuid4().hex, "changes": changes,
-            "answered": answered, "answers": len(state.history),
+            "answered": answered, "answers": answers,
             "mastery_spec": mastery_chart([s.__dict__ for s in skills])}
 
 
@@ -111,8 +111,8 @@ def practice(request: Request, session: SessionDep, model: TrackerDep, learner: 
     learner_id = _learner_id(who, learner)
     require_learner_access(session, who, learner_id)
     version, tracker = model
-    state = store.load_state(session, tracker, version, learner_id)
-    return _page(request, "practice.html", who=who, **_practice_context(tracker, state, learner_id))
+    state, answers = store.current_state(session, tracker, version, learner_id)
+    return _page(request, "practice.html", who=who, **_practice_context(tracker, state, learner_id, answers))
 
 
 @router.post("/practice/answer", response_class=HTMLResponse)
@@ -123,12 +123,12 @@ def practice_answer(request: Request, session: SessionDep, model: TrackerDep, se
     require_learner_access(session, who, learner)
     version, tracker = model
     before = tracker.mastery(store.load_state(session, tracker, version, learner))
-    _, state = store.ingest(session, tracker, version, learner,
+    out, state = store.ingest(session, tracker, version, learner,
                             [ResponseIn(event_id=event, item=item, correct=bool(correct))],
                             keep_history=settings.keep_history)
     if "hx-request" not in request.headers:  # a plain form post (no JavaScript): show the page again
         return RedirectResponse(f"/practice?learner={learner}", status_code=303)
-    context = _practice_context(tracker, state, learner, before=before,
+    context = _practice_context(tracker, state, learner, out["answers"], before=before,
                                 answered={"item": item, "correct": bool(correct)})
     return _page(request, "_practice_panel.html", who=who, **context)
 
@@ -143,10 +143,11 @@ def class_page(request: Request, session: SessionDep, model: TrackerDep, teacher
     name = who.subject if who.role == "teacher" else (teacher or (teachers[0] if teachers else None))
     version, tracker = model
     ids = list(session.scalars(select(t.Learner.id).where(t.Learner.teacher == name).order_by(t.Learner.id)))
-    states = {i: store.load_state(session, tracker, version, i) for i in ids}
+    loaded = {i: store.current_state(session, tracker, version, i) for i in ids}
+    states = {i: state for i, (state, _) in loaded.items()}
     report = class_report(tracker, states)
     return _page(request, "class.html", who=who, teacher=name, teachers=teachers, report=report, learners=ids,
-                 answers={i: len(s.history) for i, s in states.items()},
+                 answers={i: n for i, (_, n) in loaded.items()},
                  heatmap_spec=heatmap_chart(report.heatmap), curves_spec=curves_chart(tracker, states))
 
 

@@ -16,7 +16,8 @@ from metatutor.data.simulator import Simulator, SimulatorConfig
 from metatutor.policy import SkillTracker, course_graph
 from metatutor.service import store
 from metatutor.service import tables as t
-from metatutor.service.schemas import CourseIn, ItemIn, ResponseIn
+from metatutor.service.imports import course_of
+from metatutor.service.schemas import CourseIn, ResponseIn
 from metatutor.service.security import new_key
 
 TEACHER = "demo-teacher"
@@ -64,28 +65,23 @@ def _build_from_data(session: Session, data: Responses, *, classmates: int, seed
     ids = data.learners_present()
     train, cls = data.select_learners(ids[:-classmates]), data.select_learners(ids[-classmates:])
     tracker = SkillTracker.fit(train, random_state=seed)
-    spec = tracker.to_dict()  # the course as the tracker holds it: items that have skills, estimated graph
-    course = CourseIn(skills=spec["skills"], prerequisites=[tuple(e) for e in spec["prerequisites"]],
-                      items=[ItemIn(id=i, skills=s) for i, s in zip(spec["items"], spec["item_skills"], strict=True)
-                             if s])
     counts = np.bincount(train.item, minlength=train.n_items)
     top = np.argsort(-counts, kind="stable")[:bank_items]
     bank = ItemBank.calibrate(train.select_rows(np.isin(train.item, top)), kind="1pl")
-    _build(session, course, tracker, bank, cls, keep_history)
+    _build(session, course_of(tracker), tracker, bank, cls, keep_history)
 
 
 def _build(session: Session, course: CourseIn, tracker: SkillTracker, bank: ItemBank, practised: Responses,
            keep_history: int) -> None:
-    store.import_course(session, course, tracker)
+    version = store.import_course(session, course, tracker)
     store.activate(session, "bank", bank.to_dict())
     names = [f"learner-{n:02d}" for n in range(1, len(practised.learners_present()) + 1)]
     session.add_all(t.Learner(id=name, teacher=TEACHER) for name in [LEARNER, *names])
     session.commit()
-    version, active = store.TrackerCache().get(session)
     for code, name in enumerate(names):
-        events = [e for e in _events(practised, code) if e.item in active.item_index]
+        events = [e for e in _events(practised, code) if e.item in tracker.item_index]
         if events:
-            store.ingest(session, active, version, name, events, keep_history=keep_history)
+            store.ingest(session, tracker, version, name, events, keep_history=keep_history)
 
 
 def _events(responses: Responses, code: int) -> list[ResponseIn]:

@@ -98,10 +98,14 @@ def course_from_logs(data: bytes, filename: str, format: str | None = None) -> t
         path.write_bytes(data)
         responses = read_responses(str(path), format=format)
     tracker = SkillTracker.fit(responses)
+    return course_of(tracker), tracker
+
+
+def course_of(tracker: SkillTracker) -> CourseIn:
+    """The course a fitted tracker holds: its skills, prerequisite graph and the items that have skills."""
     spec = tracker.to_dict()
     items = [ItemIn(id=i, skills=s) for i, s in zip(spec["items"], spec["item_skills"], strict=True) if s]
-    return CourseIn(skills=spec["skills"], prerequisites=[tuple(e) for e in spec["prerequisites"]],
-                    items=items), tracker
+    return CourseIn(skills=spec["skills"], prerequisites=[tuple(e) for e in spec["prerequisites"]], items=items)
 
 
 @dataclass

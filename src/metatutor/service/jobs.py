@@ -81,9 +81,9 @@ def train_tracker(*, activate: bool, seed: int = 0) -> Callable[[Session, Report
 
 
 def _merge(base: dict[str, Any], fitted: dict[str, Any]) -> dict[str, Any]:
-    """The fitted tracker over the course's whole item list: items without answers keep a zero offset."""
+    """The fitted tracker over the course's whole item list: items without answers keep their current offset."""
     if set(base["items"]) == set(fitted["items"]):
         return fitted
     offsets = dict(zip(fitted["items"], fitted["offset"], strict=True))
     return {**fitted, "items": base["items"], "item_skills": base["item_skills"],
-            "offset": [offsets.get(i, 0.0) for i in base["items"]]}
+            "offset": [offsets.get(i, old) for i, old in zip(base["items"], base["offset"], strict=True)]}

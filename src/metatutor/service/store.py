@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError
+from metatutor.feedback.report import replay
 from metatutor.policy import make_policy
 from metatutor.policy.base import Recommendation
 from metatutor.policy.graph import SkillGraph
@@ -126,27 +127,22 @@ def load_state(session: Session, tracker: SkillTracker, version: int, learner_id
                row: Any = None) -> TrackerState:
     """The learner's stored state under the active model. After a switch of model version the state is
     rebuilt from the learner's stored responses (once: the next answer stores it under the new version)."""
-    return _current_state(session, tracker, version, learner_id, row)[0]
+    return current_state(session, tracker, version, learner_id, row)[0]
 
 
-def _current_state(session: Session, tracker: SkillTracker, version: int, learner_id: str,
-                   row: Any = None) -> tuple[TrackerState, int]:
-    """(state, number of stored answers it holds) under `version`."""
+def current_state(session: Session, tracker: SkillTracker, version: int, learner_id: str,
+                  row: Any = None) -> tuple[TrackerState, int]:
+    """(state, number of stored answers) under `version`; the state keeps only the last answers in its
+    history, the count is all of them."""
     row = _state_row(session, learner_id) if row is None else row
     if row is not None and row.model_version == version:
         return tracker.state_from_dict(row.state), row.answers
-    state = tracker.new_state()
-    if row is None:  # nothing stored yet (or only under a model this learner was never stepped by)
-        return state, 0
+    if row is None:  # nothing stored yet
+        return tracker.new_state(), 0
     history = session.execute(select(t.Response.item_id, t.Response.correct, t.Response.timestamp)
                               .where(t.Response.learner_id == learner_id)
                               .order_by(t.Response.timestamp, t.Response.id)).all()
-    for n, (item, correct, when) in enumerate(history):
-        if n == 0:
-            state.time, state.last[:] = when, when
-        if item in tracker.item_index:
-            tracker.update(state, tracker.item_index[item], int(correct), time=max(when, state.time))
-    return state, len(history)
+    return replay(tracker, [(item, int(correct), when) for item, correct, when in history]), len(history)
 
 
 def ingest(session: Session, tracker: SkillTracker, version: int, learner_id: str, events: list[ResponseIn], *,
@@ -154,7 +150,7 @@ def ingest(session: Session, tracker: SkillTracker, version: int, learner_id: st
     """Store new responses (a replayed event id is skipped) and step the learner's state once per new one.
     Returns the counts and the new state. The state row is written only if no other request changed it
     since it was read (its answer count is the check); otherwise the whole step is redone."""
-    unknown_items = sorted({e.item for e in events} - set(tracker.item_index))
+    unknown_items = sorted({e.item for e in events if e.item not in tracker.item_index})
     if unknown_items:
         raise ConfigError(f"unknown item(s) {', '.join(unknown_items[:10])}")
     for attempt in range(attempts):
@@ -173,7 +169,7 @@ def _ingest_once(session: Session, tracker: SkillTracker, version: int, learner_
     seen = set(session.scalars(select(RESPONSES.c.event_id).where(
         RESPONSES.c.learner_id == learner_id, RESPONSES.c.event_id.in_([e.event_id for e in events]))))
     row = _state_row(session, learner_id, lock=True)
-    state, before = _current_state(session, tracker, version, learner_id, row)
+    state, before = current_state(session, tracker, version, learner_id, row)
     new: list[dict[str, Any]] = []
     for e in events:
         if e.event_id in seen:

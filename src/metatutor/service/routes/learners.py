@@ -72,9 +72,9 @@ async def get_state(learner_id: str, session: SessionDep, who: PrincipalDep, mod
     """Mastery per skill with its uncertainty and status."""
     require_learner_access(session, who, learner_id)
     version, tracker = model
-    state = store.load_state(session, tracker, version, learner_id)
+    state, answers = store.current_state(session, tracker, version, learner_id)
     skills = [asdict(s) for s in skill_statuses(tracker, state)]
-    return StatePublic(learner=learner_id, answers=int(state.count.sum()), ability=state.ability,
+    return StatePublic(learner=learner_id, answers=answers, ability=state.ability,
                        skills=skills)  # type: ignore[arg-type]
 
 
@@ -102,7 +102,7 @@ async def predict(learner_id: str, session: SessionDep, who: PrincipalDep, model
     """Predicted P(correct) now on the given items (`?items=a&items=b`)."""
     require_learner_access(session, who, learner_id)
     version, tracker = model
-    unknown = sorted(set(items) - set(tracker.item_index))
+    unknown = sorted({i for i in items if i not in tracker.item_index})
     if unknown:
         raise HTTPException(422, f"unknown item(s) {', '.join(unknown[:10])}")
     p = tracker.p_correct(store.load_state(session, tracker, version, learner_id))
