@@ -64,9 +64,10 @@ class DKTDriver:
         """(B, F) logits of items (B, F) from states."""
         _, last_h = state  # (B, 1, H)
         item = torch.from_numpy(items)
-        q, _ = self.net.question(item, torch.from_numpy(self.item_skill[items]))  # (B, F, D)
+        skill = torch.from_numpy(self.item_skill[items])  # (B, F, K)
+        q, _ = self.net.question(item, skill)  # (B, F, D)
         h = last_h.expand(-1, items.shape[1], -1)
-        return (self.net.out(torch.cat([h, q], dim=-1)) + self.net.item_bias(item)).squeeze(-1)
+        return self.net.out(h, q, skill) + self.net.item_bias(item).squeeze(-1)
 
     @torch.no_grad()
     def step(self, state: tuple, items: np.ndarray, y: np.ndarray) -> tuple:

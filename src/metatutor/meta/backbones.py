@@ -139,8 +139,7 @@ class DKTBackbone(Backbone):
         return [p for p in self.parameters() if id(p) not in frozen]
 
     def head(self, shared: dict[str, torch.Tensor], phi: Block, f: Features) -> torch.Tensor:
-        x = torch.cat([f["h"] + phi["state"].unsqueeze(-2), f["q"]], dim=-1)
-        out = functional_call(self.net.out, shared, (x,)).squeeze(-1)
+        out = functional_call(self.net.out, shared, (f["h"] + phi["state"].unsqueeze(-2), f["q"], f["skill"]))
         return out + f["beta"] + phi["bias"] + skill_offset(phi["skill"], f["skill"], self.pad)
 
 
