@@ -21,21 +21,19 @@ Glossary: B windows, T steps, K skills per response, D embedding size, H heads.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
-import time
 from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from metatutor.data.responses import Responses
 from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
-from metatutor.models.sequences import Encoded, encode, shrunk_item_logits
+from metatutor.models.sequences import Encoded, encode
+from metatutor.models.training import BestEpoch, init_item_bias, item_offset_optimizer, item_offset_penalty
 
 log = logging.getLogger(__name__)
 
@@ -218,17 +216,14 @@ class AttentionKT(LearnerModel):
         items, first = np.unique(enc.item, return_index=True)
         self.item_skills_ = np.full((self.vocab_.n_items, self.max_skills_), self.vocab_.n_skills + 1, dtype=np.int64)
         self.item_skills_[items[items < self.vocab_.n_items]] = enc.skill[first[items < self.vocab_.n_items]]
-        self._init_item_bias(enc)
-        item_params = [self.net_.difficulty.weight, self.net_.item_bias.weight]
-        rest = [p for p in self.net_.parameters() if all(p is not q for q in item_params)]
-        opt = torch.optim.Adam([{"params": rest, "lr": cfg.lr},
-                                {"params": item_params, "lr": cfg.lr * cfg.item_lr_scale}])
+        init_item_bias(self.net_, enc, self.vocab_.n_items, cfg.item_prior_count)
+        opt = item_offset_optimizer(self.net_, lr=cfg.lr, item_lr_scale=cfg.item_lr_scale)
         wins = windows(enc.lengths, cfg.window)
         pads = {"pad_item": self.vocab_.n_items, "pad_skill": self.vocab_.n_skills + 1}
-        best, best_auc, bad = copy.deepcopy(self.net_.state_dict()), -1.0, 0
-        self.history_: list[dict[str, float]] = []
-        started = time.perf_counter()
-        for epoch in range(cfg.max_epochs):
+        stopper = BestEpoch(self.net_, valid, self.predict_proba, patience=cfg.patience,
+                            max_seconds=cfg.max_seconds, name="attention")
+        self.history_ = stopper.history
+        for _ in range(cfg.max_epochs):
             self.net_.train()
             total, count = 0.0, 0
             for rows in batches_of(wins, batch_size, rng):
@@ -236,39 +231,16 @@ class AttentionKT(LearnerModel):
                 logit = self.net_(batch)
                 m = batch["score"]
                 loss = nn.functional.binary_cross_entropy_with_logits(logit[m], batch["y"][m])
-                used = torch.unique(batch["item"][m])
-                penalty = (self.net_.difficulty(used) ** 2).sum() + (self.net_.item_bias(used) ** 2).sum()
                 opt.zero_grad()
-                (loss + cfg.difficulty_l2 * penalty).backward()
+                (loss + cfg.difficulty_l2 * item_offset_penalty(self.net_, batch["item"][m])).backward()
                 nn.utils.clip_grad_norm_(self.net_.parameters(), 1.0)
                 opt.step()
                 total += float(loss.detach()) * int(m.sum())
                 count += int(m.sum())
-            record = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "seconds": time.perf_counter() - started}
-            if valid is not None and len(valid) and len(np.unique(valid.correct)) > 1:
-                auc = float(roc_auc_score(valid.correct, self.predict_proba(valid)))
-                record["valid_auc"] = auc
-                if auc > best_auc + 1e-4:
-                    best, best_auc, bad = copy.deepcopy(self.net_.state_dict()), auc, 0
-                else:
-                    bad += 1
-            else:
-                best = copy.deepcopy(self.net_.state_dict())
-            self.history_.append(record)
-            log.info("attention epoch %d: %s", epoch + 1, record)
-            if bad >= cfg.patience or (cfg.max_seconds and time.perf_counter() - started > cfg.max_seconds):
+            if stopper.end_epoch(total / max(count, 1)):
                 break
-        self.net_.load_state_dict(best)
-        self.net_.eval()
+        stopper.restore()
         return self
-
-    @torch.no_grad()
-    def _init_item_bias(self, enc: Encoded) -> None:
-        """Start β_i at each item's shrunk log-odds, so rare items start sensible instead of waiting
-        for many sparse gradient steps."""
-        n = self.vocab_.n_items
-        init = shrunk_item_logits(enc, n, self.config.item_prior_count)
-        self.net_.item_bias.weight[:n, 0] = torch.as_tensor(init, dtype=torch.float32)
 
     @torch.no_grad()
     def predict_proba(self, responses: Responses) -> np.ndarray:

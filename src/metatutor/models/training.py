@@ -1,0 +1,89 @@
+"""What the sequence models' training loops share: item offsets that learn slower and are shrunk, their
+starting values, and early stopping on the validation AUC (keeping the best epoch's weights)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from torch import nn
+
+from metatutor.data.responses import Responses
+from metatutor.models.sequences import Encoded, shrunk_item_logits
+
+log = logging.getLogger(__name__)
+
+
+class ItemOffsetNet(Protocol):
+    """A network with a scalar difficulty offset μ_i and an output bias β_i per item."""
+
+    difficulty: nn.Embedding
+    item_bias: nn.Embedding
+
+    def parameters(self) -> Any: ...
+
+
+def item_offset_optimizer(net: ItemOffsetNet, *, lr: float, item_lr_scale: float) -> torch.optim.Adam:
+    """Adam with the item offsets at `lr * item_lr_scale` (they overfit quickly) and the rest at `lr`."""
+    item_params = [net.difficulty.weight, net.item_bias.weight]
+    rest = [p for p in net.parameters() if all(p is not q for q in item_params)]
+    return torch.optim.Adam([{"params": rest, "lr": lr}, {"params": item_params, "lr": lr * item_lr_scale}])
+
+
+def item_offset_penalty(net: ItemOffsetNet, items: torch.Tensor) -> torch.Tensor:
+    """Σ μ_i² + β_i² over the distinct `items` of a batch (each once: shrinkage does not grow with use)."""
+    used = torch.unique(items)
+    return (net.difficulty(used) ** 2).sum() + (net.item_bias(used) ** 2).sum()
+
+
+@torch.no_grad()
+def init_item_bias(net: ItemOffsetNet, enc: Encoded, n_items: int, prior_count: float) -> None:
+    """Start β_i at each item's shrunk log-odds, so rare items start sensible instead of waiting for many
+    sparse gradient steps."""
+    init = shrunk_item_logits(enc, n_items, prior_count)
+    net.item_bias.weight[:n_items, 0] = torch.as_tensor(init, dtype=torch.float32)
+
+
+class BestEpoch:
+    """Early stopping: after each epoch, score the validation learners; keep the weights of the best
+    epoch; stop after `patience` epochs without a better AUC or once `max_seconds` have passed.
+    Without validation learners (or with only one class among their answers) the last epoch is kept."""
+
+    def __init__(self, net: nn.Module, valid: Responses | None, predict: Callable[[Responses], np.ndarray], *,
+                 patience: int, max_seconds: float | None, name: str) -> None:
+        self.net, self.predict, self.name = net, predict, name
+        self.valid = valid if valid is not None and len(np.unique(valid.correct)) > 1 else None
+        self.patience, self.max_seconds = patience, max_seconds
+        self.best_state = copy.deepcopy(net.state_dict())
+        self.best_auc, self.bad = -1.0, 0
+        self.history: list[dict[str, float]] = []
+        self.started = time.perf_counter()
+
+    def end_epoch(self, train_loss: float) -> bool:
+        """Record the epoch; True when training should stop."""
+        record = {"epoch": len(self.history) + 1, "train_loss": train_loss,
+                  "seconds": time.perf_counter() - self.started}
+        if self.valid is not None:
+            auc = float(roc_auc_score(self.valid.correct, self.predict(self.valid)))
+            record["valid_auc"] = auc
+            if auc > self.best_auc + 1e-4:
+                self.best_state, self.best_auc, self.bad = copy.deepcopy(self.net.state_dict()), auc, 0
+            else:
+                self.bad += 1
+        else:
+            self.best_state = copy.deepcopy(self.net.state_dict())
+        self.history.append(record)
+        log.info("%s epoch %d: %s", self.name, record["epoch"], record)
+        out_of_time = self.max_seconds is not None and time.perf_counter() - self.started > self.max_seconds
+        return self.bad >= self.patience or out_of_time
+
+    def restore(self) -> None:
+        """Load the best epoch's weights and put the network in evaluation mode."""
+        self.net.load_state_dict(self.best_state)
+        self.net.eval()

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from metatutor.data.responses import Responses
+from metatutor.models.training import BestEpoch
+
+
+def _scripted(aucs: list[float], valid: Responses) -> tuple[nn.Linear, BestEpoch, list[float]]:
+    """A stopper whose validation predictions reach the given AUCs epoch after epoch (the weight of
+    the network is set to the epoch number, so the kept weights say which epoch was kept)."""
+    net = nn.Linear(1, 1, bias=False)
+    y = valid.correct.astype(float)
+    kept: list[float] = []
+
+    def predict(r: Responses) -> np.ndarray:
+        auc = aucs[len(kept)]
+        kept.append(auc)
+        # the truth with a share 1 - auc of the answers flipped: the AUC is about `auc`
+        flip = np.random.default_rng(0).random(len(y)) > auc
+        return np.where(flip, 1 - y, y)
+
+    return net, BestEpoch(net, valid, predict, patience=2, max_seconds=None, name="test"), kept
+
+
+def test_keeps_the_best_epoch_and_stops_after_patience(simulated: Responses) -> None:
+    net, stopper, _ = _scripted([0.6, 0.9, 0.7, 0.65, 0.99], simulated)
+    stopped_at = None
+    for epoch in range(1, 6):
+        with torch.no_grad():
+            net.weight.fill_(float(epoch))
+        if stopper.end_epoch(train_loss=1.0 / epoch):
+            stopped_at = epoch
+            break
+    assert stopped_at == 4  # epochs 3 and 4 were not better than epoch 2
+    stopper.restore()
+    assert float(net.weight.detach()) == 2.0 and not net.training
+    aucs = [h["valid_auc"] for h in stopper.history]
+    assert len(aucs) == 4 and int(np.argmax(aucs)) == 1
+
+
+@pytest.mark.parametrize("valid", [None, "one class"])
+def test_without_usable_validation_the_last_epoch_is_kept(simulated: Responses, valid: str | None) -> None:
+    net = nn.Linear(1, 1, bias=False)
+    data = None if valid is None else simulated.select_rows(simulated.correct == 1)
+    stopper = BestEpoch(net, data, lambda r: np.zeros(len(r)), patience=1, max_seconds=None, name="test")
+    for epoch in range(1, 4):
+        with torch.no_grad():
+            net.weight.fill_(float(epoch))
+        assert not stopper.end_epoch(train_loss=0.5)
+    stopper.restore()
+    assert float(net.weight.detach()) == 3.0 and "valid_auc" not in stopper.history[-1]
