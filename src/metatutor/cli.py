@@ -24,6 +24,13 @@ bench_app = typer.Typer(help="Reproducible benchmarks (results as a table, Markd
 app.add_typer(data_app, name="data")
 app.add_typer(bench_app, name="benchmark")
 console = Console()
+
+# options that several benchmarks share
+FoldsOption = Annotated[str | None, typer.Option(help="Comma-separated folds (all when omitted).")]
+KOption = Annotated[int, typer.Option(help="Number of folds for the kfold protocol.")]
+FormatOption = Annotated[str | None, typer.Option(help="Input format (detected when omitted).")]
+JsonOption = Annotated[Path | None, typer.Option("--json", help="Write results as JSON here.")]
+MarkdownOption = Annotated[Path | None, typer.Option(help="Write a Markdown table here.")]
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -144,12 +151,12 @@ def benchmark_kt(
     protocol: Annotated[str, typer.Option(help="folds, pykt, kfold or auto.")] = "auto",
     models: Annotated[str, typer.Option(help="Comma-separated: irt,irt2pl,bkt,bktf,pfa,bestlr,dkt,attn,default (= attn).")] =
     "irt,bkt,pfa,bestlr,dkt",
-    folds: Annotated[str | None, typer.Option(help="Comma-separated folds (all when omitted).")] = None,
+    folds: FoldsOption = None,
     seed: Annotated[int, typer.Option(help="Seed of models and of kfold splits.")] = 0,
-    k: Annotated[int, typer.Option(help="Number of folds for the kfold protocol.")] = 5,
-    format: Annotated[str | None, typer.Option(help="Input format (detected when omitted).")] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON here.")] = None,
-    markdown: Annotated[Path | None, typer.Option(help="Write a Markdown table here.")] = None,
+    k: KOption = 5,
+    format: FormatOption = None,
+    json_path: JsonOption = None,
+    markdown: MarkdownOption = None,
 ) -> None:
     """Next-response prediction on learners never seen in training (question level)."""
     from metatutor.evaluation.benchmark import run_kt_benchmark
@@ -180,14 +187,14 @@ def benchmark_coldstart(
     models: Annotated[str, typer.Option(help="Comma-separated: population,scratch,map,finetune,dkt,irt,maml,"
                                         "fomaml,reptile,metasgd,proto,amortized,default.")] =
     "population,scratch,map,finetune,dkt,irt,maml,fomaml,reptile,metasgd,proto,amortized",
-    folds: Annotated[str | None, typer.Option(help="Comma-separated folds (all when omitted).")] = None,
+    folds: FoldsOption = None,
     seed: Annotated[int, typer.Option(help="Seed of models, episodes and kfold splits.")] = 0,
-    k: Annotated[int, typer.Option(help="Number of folds for the kfold protocol.")] = 5,
-    format: Annotated[str | None, typer.Option(help="Input format (detected when omitted).")] = None,
+    k: KOption = 5,
+    format: FormatOption = None,
     meta_steps: Annotated[int | None, typer.Option(help="Outer steps of every meta-learner (default: theirs).")]
     = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON here.")] = None,
-    markdown: Annotated[Path | None, typer.Option(help="Write a Markdown table here.")] = None,
+    json_path: JsonOption = None,
+    markdown: MarkdownOption = None,
     plot: Annotated[Path | None, typer.Option(help="Write the cold-start curve (PNG) here.")] = None,
 ) -> None:
     """New learners: observe their first k answers, adapt, predict the next 10 without seeing them."""
@@ -228,14 +235,14 @@ def benchmark_cat(
     protocol: Annotated[str, typer.Option(help="folds (the AKT test files as parts) or kfold.")] = "folds",
     selectors: Annotated[str, typer.Option(help="Comma-separated: random,mfi,kl,meta,default.")] =
     "random,mfi,kl,meta,default",
-    folds: Annotated[str | None, typer.Option(help="Comma-separated folds (all when omitted).")] = None,
+    folds: FoldsOption = None,
     seed: Annotated[int, typer.Option(help="Seed of models and of kfold splits.")] = 0,
-    k: Annotated[int, typer.Option(help="Number of folds for the kfold protocol.")] = 5,
-    format: Annotated[str | None, typer.Option(help="Input format (detected when omitted).")] = None,
+    k: KOption = 5,
+    format: FormatOption = None,
     simulation: Annotated[bool, typer.Option(help="Run the simulation study instead (no data needed).")] = False,
     examinees: Annotated[int, typer.Option(help="Simulated examinees.")] = 1000,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON here.")] = None,
-    markdown: Annotated[Path | None, typer.Option(help="Write a Markdown table here.")] = None,
+    json_path: JsonOption = None,
+    markdown: MarkdownOption = None,
     plot: Annotated[Path | None, typer.Option(help="Simulation: write the RMSE-by-length plot (PNG) here.")] = None,
 ) -> None:
     """Adaptive testing: select n questions per learner, predict their held-out answers (BOBCAT protocol);
@@ -280,8 +287,8 @@ def benchmark_practice(
     "random,curriculum,mastery,target,gain,thompson,review,default",
     seed: Annotated[int, typer.Option(help="Seed of the course, the learners and the policies.")] = 0,
     data: Annotated[Path | None, typer.Option(help="Also run a simulator fitted to this dataset (DKT trained on it).")] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON here.")] = None,
-    markdown: Annotated[Path | None, typer.Option(help="Write a Markdown table here.")] = None,
+    json_path: JsonOption = None,
+    markdown: MarkdownOption = None,
     plot: Annotated[Path | None, typer.Option(help="Write the learning curves (PNG) here.")] = None,
 ) -> None:
     """Practice policies on simulated learners: items to true mastery of the goals, post-test after a
