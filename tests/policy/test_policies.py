@@ -46,6 +46,28 @@ def test_target_policy_picks_the_item_nearest_the_target(tracker: SkillTracker, 
     assert abs(rec.predicted - 0.7) == pytest.approx(np.abs(p[ready] - 0.7).min())
 
 
+@pytest.mark.parametrize("tiebreak", ["target", "diagnostic"])
+def test_gain_tie_break_chooses_among_the_near_best_items(tracker: SkillTracker, rng: np.random.Generator,
+                                                          tiebreak: str) -> None:
+    state = tracker.new_state(["s06"])
+    for step, item in enumerate(tracker.skill_items[0][:3]):
+        tracker.update(state, int(item), step % 2, time=step * 60.0)
+    policy = make_policy("gain", tracker, target=0.7, tolerance=0.5, tiebreak=tiebreak)
+    rec = policy.recommend(state, rng)
+    m = tracker.mastery(state)
+    weight = np.zeros(tracker.n_skills)
+    weight[policy.unmastered(state, m)] = 1.0
+    gain = tracker.expected_gain(state, weight) * policy.inside(state)
+    near = np.flatnonzero(gain >= 0.5 * gain.max())
+    assert len(near) > 1 and rec.item_index in near
+    if tiebreak == "target":
+        p = tracker.p_correct(state, m)
+        assert abs(rec.predicted - 0.7) == pytest.approx(np.abs(p[near] - 0.7).min())
+        assert "nearest 70%" in rec.reason
+    else:
+        assert "tells the most" in rec.reason
+
+
 def test_review_brings_back_a_fading_skill(tracker: SkillTracker, rng: np.random.Generator) -> None:
     state = tracker.new_state()
     root = tracker.graph.order()[0]

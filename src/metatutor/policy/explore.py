@@ -4,6 +4,8 @@ the draw is chosen. Skills with little evidence get tried; well-known ones follo
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from metatutor.policy.base import Recommendation
@@ -14,8 +16,9 @@ from metatutor.policy.tracker import LearnerState, SkillTracker
 class ThompsonPolicy(ExpectedGainPolicy):
     name = "thompson"
 
-    def __init__(self, tracker: SkillTracker, *, target: float = 0.7, prior_strength: float = 2.0) -> None:
-        super().__init__(tracker, target=target)
+    def __init__(self, tracker: SkillTracker, *, target: float = 0.7, prior_strength: float = 2.0,
+                 tolerance: float = 0.9, tiebreak: Literal["diagnostic", "target"] = "diagnostic") -> None:
+        super().__init__(tracker, target=target, tolerance=tolerance, tiebreak=tiebreak)
         self.prior_strength = prior_strength
 
     def recommend(self, state: LearnerState, rng: np.random.Generator) -> Recommendation:

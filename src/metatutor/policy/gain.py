@@ -4,15 +4,26 @@ of its skills; a skill whose prerequisites are unmastered is slow to learn, so i
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from metatutor.policy.base import Policy, Recommendation
-from metatutor.policy.tracker import LearnerState
+from metatutor.policy.tracker import LearnerState, SkillTracker
 
 
 class ExpectedGainPolicy(Policy):
+    """Items within `tolerance` of the best expected gain are equally good; among them `tiebreak`
+    chooses the most diagnostic item (the answer that best separates mastered from not) or the one
+    whose predicted success is nearest the target."""
+
     name = "gain"
-    tolerance = 0.9  # items within this fraction of the best gain are equally good; then the most diagnostic
+
+    def __init__(self, tracker: SkillTracker, *, target: float = 0.7, tolerance: float = 0.9,
+                 tiebreak: Literal["diagnostic", "target"] = "diagnostic") -> None:
+        super().__init__(tracker, target=target)
+        self.tolerance = tolerance
+        self.tiebreak = tiebreak
 
     def recommend(self, state: LearnerState, rng: np.random.Generator) -> Recommendation:
         m, p = self.beliefs(state)
@@ -31,6 +42,10 @@ class ExpectedGainPolicy(Policy):
             item = self.closest_to_target(self.tracker.skill_items[skill], p)
             return self.make(item, skill, m, p, "every goal skill is mastered; keeping the weakest fresh", "review")
         items = np.flatnonzero(gain >= self.tolerance * best)
+        if self.tiebreak == "target":
+            item = self.closest_to_target(items, p)
+            skill = self.main_skill(item, m, todo)
+            return self.make(item, skill, m, p, f"{why}, at the success rate nearest {self.target:.0%}", kind)
         known, guess = self.tracker.answer_probabilities(state, items)
         item = int(items[np.argmax(known - guess)])
         skill = self.main_skill(item, m, todo)
