@@ -45,7 +45,8 @@ class ExpectedGainPolicy(Policy):
         if self.tiebreak == "target":
             item = self.closest_to_target(items, p)
             skill = self.main_skill(item, m, todo)
-            return self.make(item, skill, m, p, f"{why}, at the success rate nearest {self.target:.0%}", kind)
+            near = f"{why}; of the equally useful items, the one nearest {self.target:.0%} success"
+            return self.make(item, skill, m, p, near, kind)
         known, guess = self.tracker.answer_probabilities(state, items)
         item = int(items[np.argmax(known - guess)])
         skill = self.main_skill(item, m, todo)
