@@ -60,6 +60,23 @@ def _cpu_probe() -> float:
     return round(time.perf_counter() - t0, 3)
 
 
+def _connections_per_worker(port: int) -> list[int]:
+    """How many of the learners' kept-alive connections each server process holds (from `ss`), most
+    first: with one listening socket shared by the workers, whichever worker is awake accepts, so a burst
+    of new connections can land unevenly, and a worker with more of them queues more."""
+    try:
+        out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    counts: dict[str, int] = {}
+    for line in out.splitlines():
+        if "pid=" in line:
+            pid = line.split("pid=", 1)[1].split(",", 1)[0]
+            counts[pid] = counts.get(pid, 0) + 1
+    return sorted(counts.values(), reverse=True)
+
+
 def _tree_cpu(pid: int) -> float:
     """CPU seconds used so far by a process and its children (the uvicorn workers), from /proc."""
     total, todo = 0.0, [pid]
@@ -146,6 +163,7 @@ def main() -> None:
         for t in threads:
             t.start()
         time.sleep(max(0.0, measure_from - time.perf_counter()))
+        spread = _connections_per_worker(port)
         cpu_before = _tree_cpu(server.pid)
         for t in threads:
             t.join()
@@ -160,7 +178,7 @@ def main() -> None:
             server.wait()
     both = lat["answer"] + lat["next"]
     out = {"database": url.split(":", 1)[0], "flow": args.flow, "workers": args.workers, "warmup_s": args.warmup,
-           "learners": args.learners, "seconds": round(elapsed, 1),
+           "learners": args.learners, "seconds": round(elapsed, 1), "connections_per_worker": spread,
            "answers_per_s": len(lat["answer"]) / elapsed, "requests_per_s": len(both) / elapsed,
            **{f"{k}_ms_{q}": float(np.percentile(v, p)) for k, v in lat.items()
               for q, p in (("p50", 50), ("p99", 99)) if v},
