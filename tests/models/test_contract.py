@@ -97,3 +97,12 @@ def test_default_and_unknown_names() -> None:
     assert type(make_model("default")).__name__ == "AttentionKT"
     with pytest.raises(ConfigError, match="unknown model"):
         make_model("nope")
+
+
+def test_dkt_readout_padding_row_stays_zero(fitted) -> None:
+    """DKT's per-skill read-out sums the rows of a question's skills, padding included: its padding row
+    must stay zero through training for that sum to be the skills' own."""
+    head = fitted["dkt"].net_.out
+    weight = head.readout.weight.detach()
+    assert float(weight[head.pad].abs().max()) == 0.0
+    assert float(weight[: head.pad].abs().max()) > 0.0

@@ -70,10 +70,11 @@ class DKTHead(nn.Module):
             self.readout.weight[self.pad].zero_()
 
     def forward(self, h: torch.Tensor, q: torch.Tensor, skill: torch.Tensor) -> torch.Tensor:
-        """h (..., H), q (..., D), skill (..., K) -> logits (...)."""
-        real = (skill != self.pad).float().unsqueeze(-1)
-        w = (self.readout(skill) * real).sum(-2) / real.sum(-2).clamp(min=1.0)  # (..., H)
-        return self.mlp(torch.cat([h, q], dim=-1)).squeeze(-1) + (h * w).sum(-1)
+        """h (..., H), q (..., D), skill (..., K) -> logits (...). Few operations: the single-learner
+        adaptation path calls this in every inner step, where each call's dispatch cost dominates."""
+        count = (skill != self.pad).sum(-1).clamp(min=1)  # (...,) real skills
+        w = self.readout(skill).sum(-2)  # (..., H): the padding row is zero and gets no gradient
+        return self.mlp(torch.cat([h, q], dim=-1)).squeeze(-1) + (h * w).sum(-1) / count
 
 
 class DKTNet(nn.Module):
