@@ -24,6 +24,8 @@ bench_app = typer.Typer(help="Reproducible benchmarks (results as a table, Markd
 app.add_typer(data_app, name="data")
 app.add_typer(bench_app, name="benchmark")
 console = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
 
 # options that several benchmarks share
 FoldsOption = Annotated[str | None, typer.Option(help="Comma-separated folds (all when omitted).")]
@@ -31,8 +33,6 @@ KOption = Annotated[int, typer.Option(help="Number of folds for the kfold protoc
 FormatOption = Annotated[str | None, typer.Option(help="Input format (detected when omitted).")]
 JsonOption = Annotated[Path | None, typer.Option("--json", help="Write results as JSON here.")]
 MarkdownOption = Annotated[Path | None, typer.Option(help="Write a Markdown table here.")]
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly(func: F) -> F:

@@ -4,12 +4,10 @@ the draw is chosen. Skills with little evidence get tried; well-known ones follo
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
 from metatutor.policy.base import Recommendation
-from metatutor.policy.gain import ExpectedGainPolicy
+from metatutor.policy.gain import ExpectedGainPolicy, TieBreak
 from metatutor.policy.tracker import LearnerState, SkillTracker
 
 
@@ -17,7 +15,7 @@ class ThompsonPolicy(ExpectedGainPolicy):
     name = "thompson"
 
     def __init__(self, tracker: SkillTracker, *, target: float = 0.7, prior_strength: float = 2.0,
-                 tolerance: float = 0.9, tiebreak: Literal["diagnostic", "target"] = "diagnostic") -> None:
+                 tolerance: float = 0.9, tiebreak: TieBreak = "diagnostic") -> None:
         super().__init__(tracker, target=target, tolerance=tolerance, tiebreak=tiebreak)
         self.prior_strength = prior_strength
 

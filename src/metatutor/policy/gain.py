@@ -11,6 +11,8 @@ import numpy as np
 from metatutor.policy.base import Policy, Recommendation
 from metatutor.policy.tracker import LearnerState, SkillTracker
 
+TieBreak = Literal["diagnostic", "target"]
+
 
 class ExpectedGainPolicy(Policy):
     """Items within `tolerance` of the best expected gain are equally good; among them `tiebreak`
@@ -20,7 +22,7 @@ class ExpectedGainPolicy(Policy):
     name = "gain"
 
     def __init__(self, tracker: SkillTracker, *, target: float = 0.7, tolerance: float = 0.9,
-                 tiebreak: Literal["diagnostic", "target"] = "diagnostic") -> None:
+                 tiebreak: TieBreak = "diagnostic") -> None:
         super().__init__(tracker, target=target)
         self.tolerance = tolerance
         self.tiebreak = tiebreak
@@ -31,7 +33,7 @@ class ExpectedGainPolicy(Policy):
 
     def best_gain(self, state: LearnerState, m: np.ndarray, p: np.ndarray, belief: np.ndarray, *, why: str,
                   kind: str = "practice") -> Recommendation:
-        """The item with the largest expected gain under `belief`, ties broken by the success target."""
+        """The item with the largest expected gain under `belief`, ties broken as `tiebreak` says."""
         todo = self.unmastered(state, m)
         weight = np.zeros(self.tracker.n_skills)
         weight[todo if len(todo) else np.flatnonzero(state.closure)] = 1.0
@@ -44,10 +46,9 @@ class ExpectedGainPolicy(Policy):
         items = np.flatnonzero(gain >= self.tolerance * best)
         if self.tiebreak == "target":
             item = self.closest_to_target(items, p)
-            skill = self.main_skill(item, m, todo)
-            near = f"{why}; of the equally useful items, the one nearest {self.target:.0%} success"
-            return self.make(item, skill, m, p, near, kind)
-        known, guess = self.tracker.answer_probabilities(state, items)
-        item = int(items[np.argmax(known - guess)])
-        skill = self.main_skill(item, m, todo)
-        return self.make(item, skill, m, p, f"{why}; its answer tells the most about mastery", kind)
+            why += f"; of the equally useful items, the one nearest {self.target:.0%} success"
+        else:
+            known, guess = self.tracker.answer_probabilities(state, items)
+            item = int(items[np.argmax(known - guess)])
+            why += "; its answer tells the most about mastery"
+        return self.make(item, self.main_skill(item, m, todo), m, p, why, kind)
