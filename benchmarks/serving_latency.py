@@ -1,10 +1,11 @@
 """Serving latency of the attention model's online state (in-process, CPU).
 
-Trains the attention model on one fold's training learners (a short run by default: latency does not
-depend on how well the weights are trained, only on their shapes and the bank size), then replays test
-learners' responses one at a time through `OnlineState`: each step is one `update` (the new response) +
-`predict()` (P(correct) on EVERY item of the bank). Reports median and p99 over all steps, and the same
-for `predict` on a 100-item candidate list.
+Trains the attention model on one fold's training learners to its best validation AUC (or loads a
+saved one with --model), then replays test learners' responses one at a time through `OnlineState`:
+each step is one `update` (the new response) + `predict()` (P(correct) on EVERY item of the bank,
+through the model's `BankPlan`). Reports median and p99 over all steps, the same for `predict` on a
+100-item candidate list, and the largest difference between the bank's P(correct) and the exact one
+(every item run through the network), checked every 10th step outside the timing.
 
 Usage: python benchmarks/serving_latency.py --data ../shared/datasets/assist2009_pid --fold 1 \
            --json docs/results/serving_latency_assist2009_pid.json
@@ -28,19 +29,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--fold", type=int, default=1)
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=30, help="most epochs (early stopping on validation AUC)")
+    parser.add_argument("--model", type=Path, help="a saved AttentionKT to load instead of training one")
     parser.add_argument("--learners", type=int, default=50)
-    parser.add_argument("--steps", type=int, default=100, help="responses replayed per learner (at most)")
+    parser.add_argument("--steps", type=int, default=300, help="responses replayed per learner (at most)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     split = DatasetFolder(args.data).fold_split(args.fold)
-    model = AttentionKT(max_epochs=args.epochs).fit(split.train, split.valid)
+    if args.model:
+        model = AttentionKT.load(args.model)
+    else:
+        model = AttentionKT(max_epochs=args.epochs).fit(split.train, split.valid)
+    plan = model.bank_plan()
     test = split.test
     items = model.vocab_.items(test)
     rng = np.random.default_rng(0)
-    whole, update_only, subset = [], [], []
+    whole, update_only, subset, error = [], [], [], 0.0
     candidates = rng.choice(model.vocab_.n_items, size=100, replace=False)
     for j in range(min(args.learners, test.n_learners)):
         lo, hi = test.starts[j], min(test.starts[j + 1], test.starts[j] + args.steps)
@@ -60,10 +66,13 @@ def main() -> None:
             update_only.append(t1 - t0)
             subset.append(t3 - t2 + t1 - t0)
             assert len(p) == model.vocab_.n_items
+            if len(whole) % 10 == 0:
+                error = max(error, float(np.abs(p - state.predict(exact=True)).max()))
     ms = {name: np.array(v) * 1000 for name, v in
           (("update_and_bank", whole), ("update", update_only), ("update_and_100", subset))}
     out = {"dataset": Path(args.data).name, "fold": args.fold, "bank_items": int(model.vocab_.n_items),
-           "steps": len(whole), "threads": args.threads, "epochs_trained": args.epochs,
+           "steps": len(whole), "threads": args.threads, "model": str(args.model or f"trained, {args.epochs} epochs at most"),
+           "bank_questions": int(plan.x.shape[0]), "bank_max_abs_error": error,
            **{f"{k}_ms_median": float(np.median(v)) for k, v in ms.items()},
            **{f"{k}_ms_p99": float(np.percentile(v, 99)) for k, v in ms.items()}}
     print(json.dumps(out, indent=1))

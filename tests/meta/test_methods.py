@@ -145,9 +145,12 @@ def test_gradient_methods_run_on_the_irt_backbone(name: str, split: Split, popul
     assert set(m.phi0_) == {"theta", "skill"}
 
 
-def test_serving_path_equals_the_vmapped_path(split: Split, population: Population) -> None:
-    """adapt_block on the whole batch at once (serving) gives the same φ as under vmap (meta-training)."""
-    m = GradientMeta("metasgd", meta_steps=0, steps=2, inner_lr=0.3).fit(split.train, split.valid, population)
+@pytest.mark.parametrize("backbone", ["dkt", "irt"])
+def test_serving_path_equals_the_vmapped_path(split: Split, population: Population, backbone: str) -> None:
+    """adapt_block on the whole batch at once, and with the backbone's closed-form gradient (serving),
+    gives the same φ as under vmap (meta-training)."""
+    m = GradientMeta("metasgd", backbone=backbone, meta_steps=0, steps=2, inner_lr=0.3)
+    m.fit(split.train, split.valid, population)
     from metatutor.meta.episodes import episode_tensors
 
     ep = cold_start_episodes(split.test, 6)
@@ -158,5 +161,10 @@ def test_serving_path_equals_the_vmapped_path(split: Split, population: Populati
     phi0 = {n: torch.randn(batch["q_item"].shape[0], *p.shape) * 0.1 for n, p in m.phi0_.items()}
     a = adapt_block(m.backbone_.head, shared, phi0, m._lr(), support, steps=2, first_order=True, vectorised=True)
     b = adapt_block(m.backbone_.head, shared, phi0, m._lr(), support, steps=2, first_order=True, vectorised=False)
+    with torch.no_grad():
+        c = adapt_block(m.backbone_.head, shared, phi0, m._lr(), support, steps=2, first_order=True,
+                        closed_form=m.backbone_.support_grad)
     for name in a:
+        assert not torch.allclose(a[name], phi0[name]), name  # the steps moved φ
         assert torch.allclose(a[name], b[name], atol=1e-5), name
+        assert torch.allclose(a[name], c[name], atol=1e-5), name

@@ -41,6 +41,15 @@ def skill_offset(table: torch.Tensor, skill: torch.Tensor, pad: int) -> torch.Te
     return (picked * real).sum(-1) / real.sum(-1).clamp(min=1.0)
 
 
+def skill_offset_grad(g: torch.Tensor, skill: torch.Tensor, pad: int, size: int) -> torch.Tensor:
+    """(B, size) gradient of Σ_t g_t · skill_offset(table, skill)_t with respect to the table, from the
+    loss gradient g (B, T) at each position and the skills (B, T, K)."""
+    real = (skill != pad).float()
+    share = g.unsqueeze(-1) * real / real.sum(-1, keepdim=True).clamp(min=1.0)  # (B, T, K)
+    out = torch.zeros(g.shape[0], size, dtype=g.dtype)
+    return out.scatter_add_(1, skill.flatten(1), share.flatten(1))
+
+
 class Backbone(nn.Module):
     vocab: Vocabulary
     max_skills: int
@@ -74,6 +83,12 @@ class Backbone(nn.Module):
     def head(self, shared: dict[str, torch.Tensor], phi: Block, f: Features) -> torch.Tensor:
         """(T,) logits of one learner from its block φ and its features f (T, ...); the same code
         takes a batch of learners on a leading dimension (φ (B, ...), f (B, T, ...)) -> (B, T)."""
+        raise NotImplementedError
+
+    def support_grad(self, phi: Block, f: Features) -> Block:
+        """∇_φ of each learner's summed support log-loss, in closed form, for a batch (φ (B, ...),
+        f (B, T, ...)) in eval mode: the same numbers as autograd through `head` (tested) without its
+        per-call cost, for serving one learner at a time."""
         raise NotImplementedError
 
 
@@ -142,6 +157,23 @@ class DKTBackbone(Backbone):
         out = functional_call(self.net.out, shared, (f["h"] + phi["state"].unsqueeze(-2), f["q"], f["skill"]))
         return out + f["beta"] + phi["bias"] + skill_offset(phi["skill"], f["skill"], self.pad)
 
+    def support_grad(self, phi: Block, f: Features) -> Block:
+        # logit z = w2 · relu(W1 [h + state; q] + b1) + b2 + (h + state) · w̄ + β + bias + mean_s skill[s]
+        head = self.net.out
+        first, last = head.mlp[0], head.mlp[3]
+        assert isinstance(first, nn.Linear) and isinstance(last, nn.Linear)
+        w1h, w1q = first.weight[:, : self.net.h0.shape[0]], first.weight[:, self.net.h0.shape[0] :]
+        h = f["h"] + phi["state"].unsqueeze(-2)  # (B, T, H)
+        pre = h @ w1h.T + f["q"] @ w1q.T + first.bias
+        real = (f["skill"] != self.pad).float()
+        w = head.readout(f["skill"]).sum(-2) / real.sum(-1, keepdim=True).clamp(min=1.0)  # w̄ (B, T, H)
+        z = (pre.clamp(min=0.0) @ last.weight[0] + last.bias + (h * w).sum(-1) + f["beta"] + phi["bias"]
+             + skill_offset(phi["skill"], f["skill"], self.pad))
+        g = (torch.sigmoid(z) - f["y"]) * f["mask"]  # ∂loss/∂z (B, T)
+        dh = ((pre > 0).float() * last.weight[0]) @ w1h + w  # ∂z/∂h (B, T, H)
+        return {"bias": g.sum(-1, keepdim=True), "state": (g.unsqueeze(-1) * dh).sum(-2),
+                "skill": skill_offset_grad(g, f["skill"], self.pad, phi["skill"].shape[-1])}
+
 
 class IRTBackbone(Backbone):
     def __init__(self, irt: IRT, vocab: Vocabulary, max_skills: int) -> None:
@@ -168,6 +200,10 @@ class IRTBackbone(Backbone):
 
     def head(self, shared: dict[str, torch.Tensor], phi: Block, f: Features) -> torch.Tensor:
         return phi["theta"] - f["b"] + skill_offset(phi["skill"], f["skill"], self.pad)
+
+    def support_grad(self, phi: Block, f: Features) -> Block:
+        g = (torch.sigmoid(self.head({}, phi, f)) - f["y"]) * f["mask"]  # ∂loss/∂logit (B, T)
+        return {"theta": g.sum(-1, keepdim=True), "skill": skill_offset_grad(g, f["skill"], self.pad, phi["skill"].shape[-1])}
 
 
 def make_backbone(kind: str, population: Any) -> Backbone:

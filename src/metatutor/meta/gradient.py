@@ -25,6 +25,7 @@ import copy
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,16 +88,21 @@ def support_loss(head: Any, shared: dict[str, torch.Tensor], phi: Block, f: Feat
 
 
 def adapt_block(head: Any, shared: dict[str, torch.Tensor], phi: Block, lr: Block, support: Features, *,
-                steps: int, first_order: bool, vectorised: bool = True) -> Block:
+                steps: int, first_order: bool, vectorised: bool = True,
+                closed_form: Callable[[Block, Features], Block] | None = None) -> Block:
     """φ after `steps` inner steps on each learner's support; φ and support batched over learners.
 
     The learners' losses are independent, so the gradient of their sum with respect to the batched
     φ holds each learner's own gradient: `grad` of the per-learner loss `vmap`-ped over learners.
     With `vectorised=False` the head runs on the whole batch at once instead of under `vmap`: the
-    same numbers (tested) with less dispatch overhead, used when serving one learner at a time."""
+    same numbers (tested) with less dispatch overhead. `closed_form` (a backbone's `support_grad`)
+    replaces autograd altogether where no meta-gradient is needed: serving one learner at a time."""
     if steps == 0 or support["mask"].shape[1] == 0:
         return phi
-    if vectorised:
+    if closed_form is not None:
+        def step_grad(p: Block) -> Block:
+            return closed_form(p, support)
+    elif vectorised:
         per_learner = vmap(lambda p, s: support_loss(head, shared, p, s), in_dims=(0, 0), randomness="different")
         step_grad = grad(lambda p: per_learner(p, support).sum())
     else:
@@ -229,26 +235,32 @@ class GradientMeta(ColdStartMethod):
         self.log_lr_.load_state_dict(state["log_lr"])
 
     # ----- adaptation and prediction ---------------------------------------------------------------
+    def _serving_backbone(self) -> Backbone:
+        """The backbone in eval mode (switched only when needed: `eval()` walks every submodule)."""
+        if self.backbone_.training:
+            self.backbone_.eval()
+        return self.backbone_
+
     def adapt(self, responses: Responses, learners: np.ndarray | None = None) -> AdaptedLearners:
         """The personalised state of each learner from their responses so far: one learner or many.
 
         `learners` are codes into `responses.learner_ids` (default: the learners with rows); a learner
         without rows gets the meta-learned prior (k = 0)."""
         self._check_fitted()
-        bb = self.backbone_.eval()
+        bb = self._serving_backbone()
         codes = responses.learner[responses.starts[:-1]] if learners is None else np.asarray(learners)
         batch = support_tensors(responses, codes, bb.vocab, max_skills=bb.max_skills)
         with torch.no_grad():
             support, context = bb.encode_support(batch)
-        with torch.enable_grad():
+        with torch.no_grad():
             phi = adapt_block(bb.head, bb.head_params(), self._batched_phi0(len(codes)), self._lr(), support,
-                              steps=self.config.steps, first_order=True, vectorised=False)
+                              steps=self.config.steps, first_order=True, closed_form=bb.support_grad)
         return AdaptedLearners(responses.learner_ids[codes], {n: v.detach() for n, v in phi.items()}, context)
 
     @torch.no_grad()
     def predict_adapted(self, adapted: AdaptedLearners, query: Responses) -> np.ndarray:
         """(N,) P(correct) of each row of `query`, whose learners are those of `adapted`, in that order."""
-        bb = self.backbone_.eval()
+        bb = self._serving_backbone()
         batch = query_tensors(query, bb.vocab, max_skills=bb.max_skills)
         if batch["q_item"].shape[0] != len(adapted.learner_ids):
             raise ConfigError("the query must hold rows for exactly the adapted learners, in the same order")

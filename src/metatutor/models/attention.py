@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import numpy as np
 import torch
@@ -130,12 +130,17 @@ class AttentionNet(nn.Module):
         self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.layers))
         self.out = nn.Sequential(nn.Linear(2 * d, d), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(d, 1))
 
+    def question(self, skill: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        """x = mean_s c_s + μ · mean_s d_s: (..., D) from skills (..., K) and offsets μ (..., 1)."""
+        count = (skill != self.n_skills + 1).float().sum(-1, keepdim=True).clamp(min=1.0)
+        return self.skill(skill).sum(-2) / count + mu * self.skill_var(skill).sum(-2) / count
+
     def embed(self, item: torch.Tensor, skill: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Question x (B, T, D) and interaction y (B, T, D) embeddings."""
         real = (skill != self.n_skills + 1).float().unsqueeze(-1)  # (B, T, K, 1)
         count = real.sum(2).clamp(min=1.0)
         mu = self.difficulty(item)  # (B, T, 1)
-        x = self.skill(skill).sum(2) / count + mu * self.skill_var(skill).sum(2) / count
+        x = self.question(skill, mu)
         yl = y.long()
         inter = (self.inter(skill * 2 + yl.unsqueeze(-1)) * real).sum(2) / count + mu * self.resp_var(yl)
         return x, inter
@@ -207,6 +212,7 @@ class AttentionKT(LearnerModel):
         if cfg.random_state is not None:
             torch.manual_seed(cfg.random_state)
         rng = np.random.default_rng(cfg.random_state)
+        self.__dict__.pop("_plan", None)
         self.vocab_ = Vocabulary.of(train)
         self.max_skills_ = int(min(cfg.max_skills, max(1, train.n_skills_per_response.max(initial=1))))
         self.net_ = self._build()
@@ -287,11 +293,21 @@ class AttentionKT(LearnerModel):
         self._check_fitted()
         return OnlineState(self)
 
+    @torch.no_grad()
+    @torch.no_grad()
+    def bank_plan(self) -> BankPlan:
+        """How `OnlineState.predict()` scores the whole bank (see `BankPlan`); computed once per model."""
+        self._check_fitted()
+        if "_plan" not in self.__dict__:
+            self._plan = bank_plan(self.net_.eval(), self.item_skills_)
+        return self._plan
+
     def _get_arrays(self) -> dict[str, np.ndarray]:
         arrays = {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
         return {**arrays, "__item_skills": self.item_skills_}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.__dict__.pop("_plan", None)
         self.item_skills_ = arrays["__item_skills"]
         self.net_ = self._build()
         self.net_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in arrays.items() if k != "__item_skills"})
@@ -304,23 +320,110 @@ class AttentionKT(LearnerModel):
         self.max_skills_ = int(extra["max_skills"])
 
 
+@dataclass(frozen=True)
+class BankPlan:
+    """How a serving state scores the whole bank in a few hundred questions instead of one per item.
+
+    Items that share a skill set differ only by their offset μ_i (in the question x) and their bias β_i
+    (added to the logit). So each skill set is run through the attention layers at a few offsets only,
+    its nodes (Chebyshev points over the set's range of μ, or the set's own offsets when it has no
+    more distinct ones than that), and each item's input to the read-out's ReLU is interpolated from its
+    set's nodes (Lagrange weights: a sparse N x M matrix in CSR form); the ReLU and the last layer run per
+    item. That input is exact in x (linear in μ, which the weights reproduce) and smooth in μ through
+    the attention layers, and trained offsets span a narrow range, so the error is small; it is measured
+    in tests and by benchmarks/serving_latency.py. `OnlineState.predict(exact=True)` runs every item."""
+
+    x: torch.Tensor  # (M, D) the question at each node
+    node: torch.Tensor  # (nnz,) node columns, item by item
+    offsets: torch.Tensor  # (N,) where each item's columns start
+    weight: torch.Tensor  # (nnz,) Lagrange weights
+    bias: torch.Tensor  # (N,) β_i
+
+    def combine(self, at_nodes: torch.Tensor) -> torch.Tensor:
+        """(N, D) each item's weighted sum of node rows (M, D)."""
+        return nn.functional.embedding_bag(self.node, at_nodes, self.offsets, mode="sum",
+                                           per_sample_weights=self.weight)
+
+
+def lagrange_weights(at: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """(P, G) weights w with Σ_j w_j f(nodes_j) = the polynomial through the nodes, at each point."""
+    diff = at[:, None, None] - nodes[None, None, :]  # (P, 1, G): at - t_m
+    gap = nodes[:, None] - nodes[None, :]  # (G, G): t_j - t_m
+    eye = np.eye(len(nodes), dtype=bool)
+    terms = np.where(eye[None], 1.0, diff / np.where(eye, 1.0, gap)[None])  # (P, G, G) over m ≠ j
+    return np.asarray(terms.prod(axis=2))
+
+
+@torch.no_grad()
+def bank_plan(net: AttentionNet, item_skills: np.ndarray, nodes: int = 3, spacing: float = 0.25) -> BankPlan:
+    """The `BankPlan` of a trained network; `item_skills` (N, K) the skills of each item code. Each skill
+    set gets at least `nodes` nodes, and more where its offsets span a wider range, so that neighbouring
+    nodes lie at most about `spacing` apart."""
+    if nodes < 1 or spacing <= 0:
+        raise ValueError("a bank plan needs at least one node per skill set and a positive spacing")
+    n = len(item_skills)
+    mu = net.difficulty.weight[:n, 0].double().numpy()
+    sets, group = np.unique(item_skills, axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    node_skills: list[np.ndarray] = []
+    node_mu: list[np.ndarray] = []
+    rows, cols, vals = [], [], []
+    first = 0
+    for g in range(len(sets)):
+        members = np.flatnonzero(group == g)
+        distinct = np.unique(mu[members])
+        lo, hi = distinct[0], distinct[-1]
+        size = max(nodes, int(np.ceil((hi - lo) / spacing)) + 1)
+        if len(distinct) <= size:  # evaluate the set's own offsets: exact
+            at = distinct
+            w = (mu[members][:, None] == at[None]).astype(float)
+        else:
+            at = (lo + hi) / 2 + (hi - lo) / 2 * np.cos((2 * np.arange(size) + 1) * np.pi / (2 * size))
+            w = lagrange_weights(mu[members], at)
+        r, c = np.nonzero(w)
+        rows.append(members[r])
+        cols.append(first + c)
+        vals.append(w[r, c])
+        node_mu.append(at)
+        node_skills.append(np.repeat(sets[g][None], len(at), axis=0))
+        first += len(at)
+    skills = torch.as_tensor(np.concatenate(node_skills)).long()
+    x = net.question(skills, torch.as_tensor(np.concatenate(node_mu), dtype=torch.float32)[:, None])
+    row, col, val = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    order = np.argsort(row, kind="stable")
+    offsets = np.searchsorted(row[order], np.arange(n))
+    return BankPlan(x.detach(), torch.as_tensor(col[order]), torch.as_tensor(offsets),
+                    torch.as_tensor(val[order], dtype=torch.float32), net.item_bias.weight[:n, 0].detach())
+
+
+def _keep(cache: torch.Tensor, dim: int, limit: int) -> torch.Tensor:
+    """The first entry (the null slot) and the last `limit` entries along `dim`."""
+    if cache.shape[dim] <= limit + 1:
+        return cache
+    return torch.cat([cache.narrow(dim, 0, 1), cache.narrow(dim, cache.shape[dim] - limit, limit)], dim)
+
+
 class OnlineState:
     """One learner's serving state: the encoded last `window - 1` steps (keys, values and the inputs of
-    each knowledge-encoder layer). `update` costs one attention row per layer; `predict` scores any set
-    of items (default: the whole bank) against the cached steps — never the whole history again.
+    each knowledge-encoder layer) and, per retriever layer, their projections per head. `update` costs
+    one attention row per knowledge-encoder layer and one projection per retriever layer; `predict`
+    scores any set of items (default: the whole bank, through its `BankPlan`) against the cached steps,
+    all as the next response — never the whole history again.
 
-    For sequences shorter than the window it gives exactly the batch predictions of `predict_proba`;
-    beyond, it keeps the last window - 1 steps (batch prediction keeps between window/2 and window - 1).
-    `to_arrays`/`from_arrays` let a service persist it.
+    For sequences shorter than the window `predict(items)` gives exactly the batch predictions of
+    `predict_proba`; beyond, it keeps the last window - 1 steps (batch prediction keeps between window/2
+    and window - 1). `to_arrays`/`from_arrays` let a service persist it.
     """
 
-    def __init__(self, model: AttentionKT) -> None:
-        self.model, self.net = model, model.net_
+    def __init__(self, model: AttentionKT, plan: BankPlan | None = None) -> None:
+        self.model, self.net, self.plan = model, model.net_, plan  # plan None: the model's own
+        self.blocks = cast(list[Block], list(self.net.blocks))
         d = model.config.embed
         self.keys = torch.zeros(0, d)  # x_τ
         self.layers = [torch.zeros(0, d) for _ in range(len(self.net.encoders) + 1)]  # last one: values
         self.count = 0  # responses so far
-        self._questions: torch.Tensor | None = None
+        # per retriever layer: keys projected (H, dh, 1 + n) and values (H, 1 + n, dh), the null slot first
+        self._proj: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     @torch.no_grad()
     def update(self, item: int, skills: np.ndarray, correct: int) -> None:
@@ -339,6 +442,22 @@ class OnlineState:
         self.layers[-1] = torch.cat([self.layers[-1], new])[-limit:]
         self.keys = torch.cat([self.keys, x[0]])[-limit:]
         self.count += 1
+        if self._proj is not None:
+            self._proj = [(_keep(torch.cat([k, nk], 2), 2, limit), _keep(torch.cat([v, nv], 1), 1, limit))
+                          for (k, v), (nk, nv) in zip(self._proj, self._project(x[0], new), strict=True)]
+
+    def _project(self, keys: torch.Tensor, values: torch.Tensor, null: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each retriever layer's projections of steps (n, D): keys (H, dh, n) and values (H, n, dh),
+        preceded by the layer's null slot with `null`."""
+        out = []
+        for block in self.blocks:
+            a = block.attn
+            if null:
+                keys, values = torch.cat([a.null_k[None], keys]), torch.cat([a.null_v[None], values])
+            out.append((a.k(keys).view(-1, a.h, a.dh).permute(1, 2, 0), a.v(values).view(-1, a.h, a.dh).transpose(0, 1)))
+            if null:
+                keys, values = keys[1:], values[1:]
+        return out
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The state as plain arrays (for a database or safetensors)."""
@@ -355,30 +474,46 @@ class OnlineState:
         return state
 
     @torch.no_grad()
-    def predict(self, items: np.ndarray | None = None) -> np.ndarray:
-        """P(correct) on each item code in `items` (default: every known item) as the next response."""
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(M,) logits, before the item bias β, of questions x (M, D) asked as the next response."""
+        return self.net.out[1:](self.hidden(x)).view(-1)
+
+    @torch.no_grad()
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """(M, D) the read-out's first layer (before its ReLU) for questions x (M, D) asked as the next
+        response: the retriever layers' attention on the cached steps, all M in one product per layer."""
         net = self.net.eval()
-        if items is None:
-            if self._questions is None:
-                codes = np.arange(self.model.vocab_.n_items)
-                self._questions = net.embed(torch.as_tensor(codes)[:, None],
-                                            torch.as_tensor(self.model.item_skills_)[:, None],
-                                            torch.zeros(len(codes), 1))[0]
-            x, codes = self._questions, np.arange(self.model.vocab_.n_items)
-        else:
-            codes = np.asarray(items)
-            skills = np.full((len(codes), self.model.max_skills_), self.model.vocab_.n_skills + 1, dtype=np.int64)
-            known = codes < self.model.vocab_.n_items
-            skills[known] = self.model.item_skills_[codes[known]]
-            skills[~known, 0] = self.model.vocab_.n_skills
-            x = net.embed(torch.as_tensor(codes)[:, None], torch.as_tensor(skills)[:, None],
-                          torch.zeros(len(codes), 1))[0]
-        n = len(self.keys)
-        key_pos = torch.arange(self.count - n, self.count)
-        query_pos = torch.tensor([self.count])
-        mask = torch.ones(1, n, dtype=torch.bool)
+        if self._proj is None:
+            self._proj = self._project(self.keys, self.layers[-1], null=True)
+        m, n = len(x), len(self.keys)
+        dist = torch.arange(n, 0, -1, dtype=torch.float32)  # t - τ of the cached steps, oldest first
         h = x
-        for block in net.blocks:
-            h = block(h, self.keys[None], self.layers[-1][None], mask, False, query_pos, key_pos)
-        logit = net.out(torch.cat([h, x], dim=-1)) + net.item_bias(torch.as_tensor(codes)[:, None])
-        return sigmoid(logit.view(-1).double().numpy())
+        for block, (k, v) in zip(self.blocks, self._proj, strict=True):
+            a = block.attn
+            q = a.q(h).view(m, a.h, a.dh).transpose(0, 1)  # (H, M, dh)
+            decay = torch.cat([torch.zeros(a.h, 1, 1), nn.functional.softplus(a.rate)[:, None, None] * dist], 2)
+            # scores q·k/√dh - ρ_h (t - τ), the null slot first (no decay): (H, M, 1 + n)
+            scores = torch.baddbmm(decay.expand(-1, m, -1), q, k, beta=-1.0, alpha=1.0 / math.sqrt(a.dh))
+            out = torch.bmm(torch.softmax(scores, dim=-1), v)  # (H, M, dh)
+            h = block.norm1(h + a.o(out.transpose(0, 1).reshape(m, -1)))
+            h = block.norm2(h + block.ff(h))
+        first: nn.Linear = net.out[0]  # type: ignore[assignment]
+        return first(torch.cat([h, x], dim=-1))
+
+    @torch.no_grad()
+    def predict(self, items: np.ndarray | None = None, *, exact: bool = False) -> np.ndarray:
+        """P(correct) on each item code in `items` as the next response. Default: every known item,
+        interpolated through the model's `BankPlan` (`exact=True`: each item run through the network)."""
+        net, model = self.net.eval(), self.model
+        if items is None and not exact:
+            plan = self.plan or model.bank_plan()
+            logit = net.out[1:](plan.combine(self.hidden(plan.x))).view(-1) + plan.bias
+            return sigmoid(logit.double().numpy())
+        codes = np.arange(model.vocab_.n_items) if items is None else np.asarray(items)
+        skills = np.full((len(codes), model.max_skills_), model.vocab_.n_skills + 1, dtype=np.int64)
+        known = codes < model.vocab_.n_items
+        skills[known] = model.item_skills_[codes[known]]
+        skills[~known, 0] = model.vocab_.n_skills
+        item = torch.as_tensor(codes).long()
+        x = net.question(torch.as_tensor(skills), net.difficulty(item))
+        return sigmoid((self.logits(x) + net.item_bias(item).view(-1)).double().numpy())
