@@ -63,7 +63,10 @@ def test_bank_plan_interpolates_the_exact_bank_scores(simulated: Responses) -> N
             state.update(int(items[t]), skills[t], int(learner.correct[t]))
     assert plans[0.25].x.shape[0] < model.vocab_.n_items  # fewer questions than items
     assert errors[0.25] < 1e-3 and errors[0.25] < errors[1.0] < errors[2.0]
-    assert model.bank_plan().x.shape == plans[0.25].x.shape  # the default: at least 3 nodes, 0.25 apart
+    state = model.online()  # the default plan: nodes at most 0.1 apart
+    for t in range(10):
+        assert np.abs(state.predict() - state.predict(exact=True)).max() < 1e-4
+        state.update(int(items[t]), skills[t], int(learner.correct[t]))
 
 
 def test_lagrange_weights_reproduce_polynomials() -> None:

@@ -355,7 +355,7 @@ def lagrange_weights(at: np.ndarray, nodes: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def bank_plan(net: AttentionNet, item_skills: np.ndarray, nodes: int = 3, spacing: float = 0.25) -> BankPlan:
+def bank_plan(net: AttentionNet, item_skills: np.ndarray, nodes: int = 2, spacing: float = 0.1) -> BankPlan:
     """The `BankPlan` of a trained network; `item_skills` (N, K) the skills of each item code. Each skill
     set gets at least `nodes` nodes, and more where its offsets span a wider range, so that neighbouring
     nodes lie at most about `spacing` apart."""
@@ -428,7 +428,7 @@ class OnlineState:
     @torch.no_grad()
     def update(self, item: int, skills: np.ndarray, correct: int) -> None:
         """Add one response: model item code, its skill codes (padded, `max_skills_` long), 0/1."""
-        net, limit = self.net.eval(), self.model.config.window - 1
+        net, limit = self._eval_net(), self.model.config.window - 1
         x, inter = net.embed(torch.tensor([[item]]), torch.as_tensor(skills).long().view(1, 1, -1),
                              torch.tensor([[float(correct)]]))
         positions = torch.arange(self.count - len(self.keys), self.count + 1)
@@ -445,6 +445,12 @@ class OnlineState:
         if self._proj is not None:
             self._proj = [(_keep(torch.cat([k, nk], 2), 2, limit), _keep(torch.cat([v, nv], 1), 1, limit))
                           for (k, v), (nk, nv) in zip(self._proj, self._project(x[0], new), strict=True)]
+
+    def _eval_net(self) -> AttentionNet:
+        """The network in eval mode (switched only when needed: `eval()` walks every submodule)."""
+        if self.net.training:
+            self.net.eval()
+        return self.net
 
     def _project(self, keys: torch.Tensor, values: torch.Tensor, null: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Each retriever layer's projections of steps (n, D): keys (H, dh, n) and values (H, n, dh),
@@ -482,7 +488,7 @@ class OnlineState:
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
         """(M, D) the read-out's first layer (before its ReLU) for questions x (M, D) asked as the next
         response: the retriever layers' attention on the cached steps, all M in one product per layer."""
-        net = self.net.eval()
+        net = self._eval_net()
         if self._proj is None:
             self._proj = self._project(self.keys, self.layers[-1], null=True)
         m, n = len(x), len(self.keys)
@@ -504,11 +510,13 @@ class OnlineState:
     def predict(self, items: np.ndarray | None = None, *, exact: bool = False) -> np.ndarray:
         """P(correct) on each item code in `items` as the next response. Default: every known item,
         interpolated through the model's `BankPlan` (`exact=True`: each item run through the network)."""
-        net, model = self.net.eval(), self.model
+        net, model = self._eval_net(), self.model
         if items is None and not exact:
             plan = self.plan or model.bank_plan()
-            logit = net.out[1:](plan.combine(self.hidden(plan.x))).view(-1) + plan.bias
-            return sigmoid(logit.double().numpy())
+            last: nn.Linear = net.out[3]  # type: ignore[assignment]
+            hidden = plan.combine(self.hidden(plan.x)).clamp_(min=0.0)  # ReLU; dropout is off
+            logit = torch.addmv(plan.bias + last.bias, hidden, last.weight[0])
+            return torch.sigmoid(logit).numpy().astype(np.float64)
         codes = np.arange(model.vocab_.n_items) if items is None else np.asarray(items)
         skills = np.full((len(codes), model.max_skills_), model.vocab_.n_skills + 1, dtype=np.int64)
         known = codes < model.vocab_.n_items
