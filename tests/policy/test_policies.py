@@ -96,3 +96,19 @@ def test_learning_path_respects_prerequisites(tracker: SkillTracker) -> None:
         assert all(pre not in names[i:] for pre in step.prerequisites)
     assert expected_items(0.99, 0.2, 0.95) == 0
     assert expected_items(0.1, 0.4, 0.95) < expected_items(0.1, 0.1, 0.95)
+
+
+def test_gain_recommendation_is_named_for_the_skill_it_most_helps(tracker: SkillTracker,
+                                                                  rng: np.random.Generator) -> None:
+    state = tracker.new_state(["s12"])
+    for step, item in enumerate(tracker.skill_items[0][:4]):
+        tracker.update(state, int(item), 1, time=step * 60.0)
+    policy = make_policy("gain", tracker)
+    rec = policy.recommend(state, rng)
+    m = tracker.mastery(state)
+    weight = np.zeros(tracker.n_skills)
+    weight[policy.unmastered(state, m)] = 1.0
+    per_skill = tracker.skill_gain(state, weight)
+    skills = tracker.link_skill[tracker.item_ptr[rec.item_index]: tracker.item_ptr[rec.item_index + 1]]
+    assert rec.skill == str(tracker.skill_ids[skills[np.argmax(per_skill[skills])]])
+    assert np.isclose(tracker.expected_gain(state, weight)[rec.item_index], per_skill[skills].sum())

@@ -84,3 +84,22 @@ def test_learning_rate_is_gated_by_every_prerequisite(tracker: SkillTracker) -> 
         gate = np.prod([m[p] + (1 - m[p]) * penalty for p in pre]) if len(pre) else 1.0
         assert abs(tracker.learn_rate(m)[k] - tracker.params["learn"][k] * gate) < 1e-12
     assert any(len(p) for p in tracker.prereq)  # the fixture's course has prerequisites to gate by
+
+
+def test_prerequisite_gating_can_come_from_another_belief(tracker: SkillTracker) -> None:
+    """Thompson sampling draws mastery but gates learning by the mean: a draw that puts a skill's
+    prerequisites high must not make the skill look ready."""
+    state = tracker.new_state(["s12"])
+    m = tracker.mastery(state)
+    k = list(tracker.skill_ids).index("s12")
+    pre = tracker.prereq[k]
+    assert len(pre) and (m[pre] < 0.5).all()
+    weight = np.zeros(tracker.n_skills)
+    weight[k] = 1.0
+    draw = m.copy()
+    draw[pre] = 1.0
+    items = tracker.skill_items[k]
+    by_draw = tracker.expected_gain(state, weight, draw)[items]
+    by_mean = tracker.expected_gain(state, weight, draw, gate=m)[items]
+    factor = np.prod(m[pre] + (1 - m[pre]) * tracker.config.prerequisite_penalty)
+    assert np.allclose(by_mean, by_draw * factor) and factor < 0.5

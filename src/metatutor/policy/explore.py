@@ -1,6 +1,11 @@
 """Exploration under uncertainty: Thompson sampling. Each skill's mastery is drawn from a Beta belief
 whose spread shrinks with the evidence seen on that skill; the item with the best expected gain under
-the draw is chosen. Skills with little evidence get tried; well-known ones follow the model."""
+the draw is chosen. Skills with little evidence get tried; well-known ones follow the model. Whether a
+skill is ready to learn (its prerequisites' mastery) comes from the posterior mean, not the draw: a
+draw that happens to put an unmastered prerequisite high must not send the learner to a skill beyond it
+(with the draw gating, a report proposed a 13%-success item on a skill two unmastered prerequisites
+away; on seed 0 of the practice benchmark the mean gating changed nothing measurable: 81.4 against
+82.4 items to mastery, post-test 0.686 both)."""
 
 from __future__ import annotations
 

@@ -33,11 +33,14 @@ class ExpectedGainPolicy(Policy):
 
     def best_gain(self, state: LearnerState, m: np.ndarray, p: np.ndarray, belief: np.ndarray, *, why: str,
                   kind: str = "practice") -> Recommendation:
-        """The item with the largest expected gain under `belief`, ties broken as `tiebreak` says."""
+        """The item with the largest expected gain under `belief` (learning gated by the prerequisites'
+        mastery `m`, the posterior mean), ties broken as `tiebreak` says."""
         todo = self.unmastered(state, m)
         weight = np.zeros(self.tracker.n_skills)
         weight[todo if len(todo) else np.flatnonzero(state.closure)] = 1.0
-        gain = self.tracker.expected_gain(state, weight, belief) * self.inside(state)
+        per_skill = self.tracker.skill_gain(state, weight, belief, gate=m)
+        t = self.tracker
+        gain = np.bincount(t.link_item, weights=per_skill[t.link_skill], minlength=len(t.item_ids)) * self.inside(state)
         best = gain.max()
         if best <= 0:
             skill = int(np.flatnonzero(state.closure)[np.argmin(m[state.closure])])
@@ -51,4 +54,5 @@ class ExpectedGainPolicy(Policy):
             known, guess = self.tracker.answer_probabilities(state, items)
             item = int(items[np.argmax(known - guess)])
             why += "; its answer tells the most about mastery"
-        return self.make(item, self.main_skill(item, m, todo), m, p, why, kind)
+        skills = t.link_skill[t.item_ptr[item]: t.item_ptr[item + 1]]  # named for: the skill it most helps
+        return self.make(item, int(skills[np.argmax(per_skill[skills])]), m, p, why, kind)

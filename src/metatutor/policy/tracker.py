@@ -188,12 +188,19 @@ class SkillTracker:
         m = np.append(mastery, 1.0)[self._prereq_pad]  # padding reads 1.0: no effect on the product
         return self.params["learn"] * np.prod(m + (1.0 - m) * penalty, axis=1)
 
-    def expected_gain(self, state: LearnerState, weight: np.ndarray, mastery: np.ndarray | None = None) -> np.ndarray:
+    def expected_gain(self, state: LearnerState, weight: np.ndarray, mastery: np.ndarray | None = None,
+                      gate: np.ndarray | None = None) -> np.ndarray:
         """(I,) expected rise of Σ_s weight_s · P(s mastered) from answering each item (the posterior
-        is a martingale, so the rise is the chance of learning each unmastered skill)."""
-        m = self.mastery(state) if mastery is None else mastery
-        per_skill = weight * (1.0 - m) * self.learn_rate(m)
+        is a martingale, so the rise is the chance of learning each unmastered skill). `gate`: the
+        prerequisites' mastery that gates learning (default: `mastery`)."""
+        per_skill = self.skill_gain(state, weight, mastery, gate)
         return np.bincount(self.link_item, weights=per_skill[self.link_skill], minlength=len(self.item_ids))
+
+    def skill_gain(self, state: LearnerState, weight: np.ndarray, mastery: np.ndarray | None = None,
+                   gate: np.ndarray | None = None) -> np.ndarray:
+        """(S,) each skill's part of `expected_gain`: weight_s · (1 − m_s) · its learn rate."""
+        m = self.mastery(state) if mastery is None else mastery
+        return weight * (1.0 - m) * self.learn_rate(m if gate is None else gate)
 
     def update(self, state: LearnerState, item: int, correct: int, *, time: float | None = None) -> None:
         """Bayes update of the item's skills on one answer, then learning; FSRS cards reviewed."""
