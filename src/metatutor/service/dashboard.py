@@ -122,10 +122,11 @@ def practice_answer(request: Request, session: SessionDep, model: TrackerDep, se
     who = _who(request, session)
     require_learner_access(session, who, learner)
     version, tracker = model
-    before = tracker.mastery(store.load_state(session, tracker, version, learner))
+    loaded: list[np.ndarray] = []  # mastery before the answer, from the state that ingest reads
     out, state = store.ingest(session, tracker, version, learner,
                             [ResponseIn(event_id=event, item=item, correct=bool(correct))],
-                            keep_history=settings.keep_history)
+                            keep_history=settings.keep_history, on_loaded=lambda s: loaded.append(tracker.mastery(s)))
+    before = loaded[-1]
     if "hx-request" not in request.headers:  # a plain form post (no JavaScript): show the page again
         return RedirectResponse(f"/practice?learner={learner}", status_code=303)
     context = _practice_context(tracker, state, learner, out["answers"], before=before,

@@ -8,6 +8,7 @@ import math
 import random
 import time
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -146,15 +147,18 @@ def current_state(session: Session, tracker: SkillTracker, version: int, learner
 
 
 def ingest(session: Session, tracker: SkillTracker, version: int, learner_id: str, events: list[ResponseIn], *,
-           keep_history: int, attempts: int = 30) -> tuple[dict[str, Any], TrackerState]:
+           keep_history: int, attempts: int = 30,
+           on_loaded: Callable[[TrackerState], None] | None = None) -> tuple[dict[str, Any], TrackerState]:
     """Store new responses (a replayed event id is skipped) and step the learner's state once per new one.
     Returns the counts and the new state. The state row is written only if no other request changed it
-    since it was read (its answer count is the check); otherwise the whole step is redone."""
+    since it was read (its answer count is the check); otherwise the whole step is redone. `on_loaded`
+    sees the stored state before it is stepped (on a redo, again: the last call is the one that counts),
+    so a caller can show what changed without reading the state twice."""
     unknown_items = sorted({e.item for e in events if e.item not in tracker.item_index})
     if unknown_items:
         raise ConfigError(f"unknown item(s) {', '.join(unknown_items[:10])}")
     for attempt in range(attempts):
-        done = _ingest_once(session, tracker, version, learner_id, events, keep_history)
+        done = _ingest_once(session, tracker, version, learner_id, events, keep_history, on_loaded)
         if done is not None:
             return done
         time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # let the other request finish
@@ -162,7 +166,8 @@ def ingest(session: Session, tracker: SkillTracker, version: int, learner_id: st
 
 
 def _ingest_once(session: Session, tracker: SkillTracker, version: int, learner_id: str, events: list[ResponseIn],
-                 keep_history: int) -> tuple[dict[str, Any], TrackerState] | None:
+                 keep_history: int, on_loaded: Callable[[TrackerState], None] | None = None,
+                 ) -> tuple[dict[str, Any], TrackerState] | None:
     # PostgreSQL: the learner's state row is locked (FOR UPDATE) from this read to the commit. SQLite:
     # the write is checked against the answer count that was read; a concurrent step of the same learner
     # in between makes this one redo (rare: a learner answers one item at a time).
@@ -170,6 +175,8 @@ def _ingest_once(session: Session, tracker: SkillTracker, version: int, learner_
         RESPONSES.c.learner_id == learner_id, RESPONSES.c.event_id.in_([e.event_id for e in events]))))
     row = _state_row(session, learner_id, lock=True)
     state, before = current_state(session, tracker, version, learner_id, row)
+    if on_loaded is not None:
+        on_loaded(state)
     new: list[dict[str, Any]] = []
     for e in events:
         if e.event_id in seen:
