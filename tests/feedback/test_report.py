@@ -56,3 +56,14 @@ def test_class_report_finds_learners_at_risk_and_missed_items(tracker: SkillTrac
     assert report.most_missed[0]["item"] == _item_of(tracker, root) and report.most_missed[0]["wrong"] == 45
     assert len(report.heatmap) == 2 * tracker.n_skills
     json.dumps(report.to_dict())
+
+
+def test_stalled_progress_is_found_from_a_stored_state_with_a_short_history(tracker: SkillTracker) -> None:
+    """The service keeps only a learner's last answers in the state; a stall must still be found."""
+    root = tracker.graph.order()[0]
+    stuck = replay(tracker, [(_item_of(tracker, root), 0, 60.0 * t) for t in range(300)], [root])
+    stored = tracker.state_from_dict(tracker.state_to_dict(stuck, keep_history=50))
+    for state in (stuck, stored):
+        risk = class_report(tracker, {"stuck": state}).at_risk
+        assert risk and "stalled" in risk[0]["why"] and "last 20 answers" in risk[0]["why"]
+        assert risk[0]["recent_gain"] < 0.02

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from metatutor.policy import SkillGraph, SkillTracker
 from metatutor.policy.tracker import DAY, TrackerConfig
@@ -103,3 +104,28 @@ def test_prerequisite_gating_can_come_from_another_belief(tracker: SkillTracker)
     by_mean = tracker.expected_gain(state, weight, draw, gate=m)[items]
     factor = np.prod(m[pre] + (1 - m[pre]) * tracker.config.prerequisite_penalty)
     assert np.allclose(by_mean, by_draw * factor) and factor < 0.5
+
+
+def test_progress_matches_a_replay_without_the_recent_answers_and_survives_a_short_stored_history() -> None:
+    t = _tiny(progress_every=5)
+    s = t.new_state()
+    answers = [(0, 1), (0, 0), (2, 1), (1, 0), (0, 1)] * 3  # 15 answers, one minute apart
+    for n, (item, y) in enumerate(answers[:9]):
+        t.update(s, item, y, time=60.0 * n)
+    assert t.progress(s, np.ones(2, dtype=bool)) is None  # fewer than 2 × 5 answers
+    for n, (item, y) in enumerate(answers[9:], start=9):
+        t.update(s, item, y, time=60.0 * n)
+    s.time += 3 * DAY  # both masteries are taken now, after the same decay
+    earlier = t.new_state()
+    for n, (item, y) in enumerate(answers[:10]):  # the newest snapshot at least 5 answers old: after 10
+        t.update(earlier, item, y, time=60.0 * n)
+    earlier.time = s.time
+    n, rise = t.progress(s, np.array([True, False]))  # type: ignore[misc]
+    assert n == 5
+    assert rise == pytest.approx(t.mastery(s)[0] - t.mastery(earlier)[0], abs=1e-12)
+    stored = t.state_from_dict(t.state_to_dict(s, keep_history=3))  # the service keeps a short history
+    assert len(stored.history) == 3 and stored.answers == 15
+    assert t.progress(stored, np.array([True, False])) == pytest.approx((5, rise))
+    old = t.state_to_dict(s)
+    del old["marks"], old["answers"]  # a state stored before snapshots existed
+    assert t.progress(t.state_from_dict(old), np.ones(2, dtype=bool)) is None

@@ -11,8 +11,7 @@ import numpy as np
 from metatutor.policy.tracker import LearnerState, SkillTracker
 
 LOW = 0.5  # mean mastery of the goals' skills below this is at risk
-STALL_WINDOW = 20  # answers over which progress is measured
-STALL_GAIN = 0.02  # mean mastery rise over the window below this is stalled
+STALL_GAIN = 0.02  # mean mastery rise over the recent answers (20 to 39 by default) below this is stalled
 
 
 @dataclass
@@ -53,12 +52,13 @@ def class_report(tracker: SkillTracker, states: dict[str, LearnerState], *, n_it
             wrong[item] += 1 - y
         closure = state.closure if state.closure.any() else np.ones(len(skills), dtype=bool)
         level = float(m[closure].mean())
-        gain = _recent_gain(tracker, state, closure)
+        recent = tracker.progress(state, closure)
+        gain = None if recent is None else recent[1]
         why = []
         if level < LOW:
             why.append(f"mean mastery of the goals {level:.2f} < {LOW}")
-        if gain is not None and gain < STALL_GAIN:
-            why.append(f"stalled: +{gain:.3f} mastery over the last {STALL_WINDOW} answers")
+        if recent is not None and recent[1] < STALL_GAIN:
+            why.append(f"stalled: {recent[1]:+.3f} mastery over the last {recent[0]} answers")
         if why:
             risk.append({"learner": name, "mastery": level, "recent_gain": gain, "why": "; ".join(why)})
     rate = np.where(attempts >= min_attempts, wrong / np.maximum(attempts, 1), -1.0)
@@ -69,14 +69,3 @@ def class_report(tracker: SkillTracker, states: dict[str, LearnerState], *, n_it
     return ClassReport(skills, heat, sorted(risk, key=lambda r: r["mastery"]), missed,
                        {s: float(means[k] / n) for k, s in enumerate(skills)})
 
-
-def _recent_gain(tracker: SkillTracker, state: LearnerState, closure: np.ndarray) -> float | None:
-    """Rise of the mean closure mastery over the last `STALL_WINDOW` answers (None with too few)."""
-    if len(state.history) < 2 * STALL_WINDOW:
-        return None
-    from metatutor.feedback.report import replay
-
-    goals = [str(tracker.skill_ids[g]) for g in state.goals]
-    earlier = replay(tracker, [(str(tracker.item_ids[i]), y, t) for i, y, t in state.history[:-STALL_WINDOW]], goals)
-    earlier.time = state.time
-    return float(tracker.mastery(state)[closure].mean() - tracker.mastery(earlier)[closure].mean())

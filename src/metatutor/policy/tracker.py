@@ -44,6 +44,7 @@ class TrackerConfig:
     ability_sd: float = 1.0  # prior sd of the learner's ability θ (a logit shift on every answer); 0: none
     speeds: tuple[float, ...] = (0.4, 1.0, 2.0)  # learning-speed classes: factors on every learn rate
     speed_prior: tuple[float, ...] = (0.25, 0.5, 0.25)  # prior weight of each class
+    progress_every: int = 20  # answers between the mastery snapshots that recent progress is measured from
 
 
 @dataclass
@@ -62,6 +63,10 @@ class LearnerState:
     history: list[tuple[int, int, float]] = field(default_factory=list)  # (item, correct, time)
     ability_loglik: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (G,) log posterior of θ on a grid
     speed_loglik: np.ndarray = field(default_factory=lambda: np.zeros(1))  # (C,) log posterior of speed class
+    answers: int = 0  # answers seen (the history may keep only the last of them)
+    # every `progress_every` answers a snapshot (answers, mastery as of each skill's last practice (S,),
+    # last (S,)); the last two are kept, so recent progress needs no replay of the history
+    marks: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
 
     @property
     def speed_weights(self) -> np.ndarray:
@@ -238,6 +243,22 @@ class SkillTracker:
             state.cards[s], _ = self._scheduler.review_card(card, Rating.Good if correct else Rating.Again, when)
         state.history.append((int(item), int(correct), now))
         state.time = now
+        state.answers += 1
+        every = self.config.progress_every
+        if every > 0 and state.answers % every == 0:
+            state.marks = [*state.marks[-1:], (state.answers, state.speed_weights @ state.p, state.last.copy())]
+
+    def progress(self, state: LearnerState, skills: np.ndarray) -> tuple[int, float] | None:
+        """(n, rise of the mean mastery of `skills` over the last n answers), n between `progress_every`
+        and twice that, both masteries taken now (the earlier one decayed to now as if the n answers had
+        not happened); None before `2 · progress_every` answers."""
+        every = self.config.progress_every
+        old = [mark for mark in state.marks if mark[0] >= every and state.answers - mark[0] >= every]
+        if not old:
+            return None
+        answers, then, last = old[-1]
+        decay = np.exp(-np.maximum(state.time - last, 0.0) / (self.config.forget_days * DAY))
+        return state.answers - answers, float(self.mastery(state)[skills].mean() - (then * decay)[skills].mean())
 
     def retrievability(self, state: LearnerState, skill: int) -> float:
         """FSRS probability of recall of a reviewed skill now (1.0 when never reviewed)."""
@@ -271,7 +292,9 @@ class SkillTracker:
                 "time": state.time, "mastered_once": state.mastered_once.tolist(),
                 "cards": {str(k): c.to_dict() for k, c in state.cards.items()},
                 "history": [list(h) for h in state.history[-keep_history:]],
-                "ability_loglik": state.ability_loglik.tolist(), "speed_loglik": state.speed_loglik.tolist()}
+                "ability_loglik": state.ability_loglik.tolist(), "speed_loglik": state.speed_loglik.tolist(),
+                "answers": state.answers,
+                "marks": [[n, m.tolist(), last.tolist()] for n, m, last in state.marks]}
 
     @staticmethod
     def state_from_dict(data: dict[str, Any]) -> LearnerState:
@@ -283,7 +306,10 @@ class SkillTracker:
             cards={int(k): Card.from_dict(v) for k, v in data["cards"].items()},
             history=[(int(i), int(y), float(t)) for i, y, t in data["history"]],
             ability_loglik=np.asarray(data["ability_loglik"], dtype=np.float64),
-            speed_loglik=np.asarray(data["speed_loglik"], dtype=np.float64))
+            speed_loglik=np.asarray(data["speed_loglik"], dtype=np.float64),
+            answers=int(data.get("answers", len(data["history"]))),  # states stored before marks existed
+            marks=[(int(n), np.asarray(m, dtype=np.float64), np.asarray(last, dtype=np.float64))
+                   for n, m, last in data.get("marks", [])])
 
 
 def _logit(p: np.ndarray | float) -> Any:
