@@ -58,7 +58,8 @@ class LearnerReport:
         for s in self.skills:
             status = s.status + (f" (needs {', '.join(s.blocked_by)})" if s.blocked_by else "")
             lines.append(f"| {s.skill} | {s.mastery:.2f} | {s.uncertainty:.2f} | {status} | {s.answers} | {s.wrong} |")
-        lines += ["", f"**Weak skills:** {', '.join(self.weak_skills) or 'none'}", "", "**Next steps:**"]
+        lines += ["", f"**Weak skills:** {', '.join(self.weak_skills) or 'none'}", "",
+                  "**Next steps** (each after the one before, assuming it goes well):"]
         lines += [f"1. {r.reason}" for r in self.next_steps]
         if self.path:
             lines += ["", "**Path to the goals:** " + " → ".join(f"{p.skill} (~{p.items_needed} items)" for p in self.path)]

@@ -49,10 +49,19 @@ class ExpectedGainPolicy(Policy):
         items = np.flatnonzero(gain >= self.tolerance * best)
         if self.tiebreak == "target":
             item = self.closest_to_target(items, p)
-            why += f"; of the equally useful items, the one nearest {self.target:.0%} success"
+            why += f"; of the equally useful items, {self.nearest_phrase(float(p[item]))}"
         else:
             known, guess = self.tracker.answer_probabilities(state, items)
             item = int(items[np.argmax(known - guess)])
             why += "; its answer tells the most about mastery"
         skills = t.link_skill[t.item_ptr[item]: t.item_ptr[item + 1]]  # named for: the skill it most helps
         return self.make(item, int(skills[np.argmax(per_skill[skills])]), m, p, why, kind)
+
+    def nearest_phrase(self, predicted: float, *, slack: float = 0.15) -> str:
+        """How the success-target tie-break chose, in words a learner can check against the predicted
+        success shown beside it (all candidates may be far from the target on a skill that is new)."""
+        if predicted < self.target - slack:
+            return f"the easiest (none comes near {self.target:.0%} success yet)"
+        if predicted > self.target + slack:
+            return f"the hardest (all are above {self.target:.0%} success)"
+        return f"the one nearest {self.target:.0%} success"
