@@ -6,7 +6,8 @@ one kept-alive connection. Two ways to ask for the next item:
 - `--flow one`: POST /api/learners/{id}/responses?next=default (the answer's reply carries the next item).
 
     python benchmarks/service_load.py [--learners 50] [--seconds 20] [--workers 2] [--flow two|one]
-                                      [--rate ANSWERS_PER_S] [--database-url URL] [--json FILE]
+                                      [--rate ANSWERS_PER_S] [--client asyncio|threads]
+                                      [--database-url URL] [--json FILE]
 
 Without --rate each learner answers again as soon as it has its next item (a closed loop: it measures
 the most the server can take, and latency is then mostly queueing: learners / throughput). With
@@ -14,12 +15,16 @@ the most the server can take, and latency is then mostly queueing: learners / th
 learners / R seconds) between answering and the next answer, as people do.
 
 Prints requests/s, answers/s and latency percentiles (ms) of each kind of request; the load generator
-runs on the same machine as the server.
+runs on the same machine as the server, so the CPU it uses is taken from the server (both are recorded).
+`--client asyncio` (default) runs the learners as coroutines of one event loop over plain HTTP/1.1
+streams; `--client threads` (the generator of runs A-E) runs one thread per learner with
+`http.client`, which costs more CPU and adds the threads' own waits for the GIL to the latencies.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -48,6 +53,27 @@ def _call(conn: http.client.HTTPConnection, method: str, path: str, body: object
     payload = res.read()
     if res.status >= 400:
         raise RuntimeError(f"{method} {path}: {res.status} {payload[:200]!r}")
+    return json.loads(payload or b"{}")
+
+
+async def _acall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, method: str, path: str,
+                 body: object | None = None) -> dict:
+    """One HTTP/1.1 request on a kept-alive stream (the server answers with a Content-Length)."""
+    data = b"" if body is None else json.dumps(body).encode()
+    writer.write(f"{method} {path} HTTP/1.1\r\nHost: load\r\nX-API-Key: {KEY}\r\n"
+                 f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+        elif name.strip().lower() == b"transfer-encoding":
+            raise RuntimeError(f"{method} {path}: chunked replies are not read by this client")
+    payload = await reader.readexactly(length)
+    if status >= 400:
+        raise RuntimeError(f"{method} {path}: {status} {payload[:200]!r}")
     return json.loads(payload or b"{}")
 
 
@@ -99,6 +125,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=10.0, help="seconds of load before measuring")
     ap.add_argument("--flow", choices=("two", "one"), default="two")
     ap.add_argument("--rate", type=float, default=0.0, help="aimed answers/s of all learners (0: closed loop)")
+    ap.add_argument("--client", choices=("asyncio", "threads"), default="asyncio")
     ap.add_argument("--database-url")
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -131,7 +158,17 @@ def main() -> None:
         measure_from = time.perf_counter() + args.warmup  # the first seconds let every worker start
         stop = measure_from + args.seconds
 
-        def learner(name: str) -> None:
+        def record(t0: float, t1: float, t2: float) -> None:
+            if t0 < measure_from:
+                return
+            lat["answer"].append(1000 * (t1 - t0))
+            if args.flow == "two":
+                lat["next"].append(1000 * (t2 - t1))
+
+        def answer_body(rng: np.random.Generator, n: int, item: str) -> dict:
+            return {"responses": [{"event_id": str(n), "item": item, "correct": bool(rng.random() < 0.6)}]}
+
+        def learner(name: str) -> None:  # --client threads
             rng = np.random.default_rng(abs(hash(name)) % 2**32)
             item, n = "i01-001", 0
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -140,7 +177,7 @@ def main() -> None:
                 if args.rate > 0:  # think, then answer
                     due += rng.exponential(args.learners / args.rate)
                     time.sleep(max(0.0, due - time.perf_counter()))
-                body = {"responses": [{"event_id": str(n), "item": item, "correct": bool(rng.random() < 0.6)}]}
+                body = answer_body(rng, n, item)
                 t0 = time.perf_counter()
                 if args.flow == "one":
                     item = _call(conn, "POST", f"/api/learners/{name}/responses?next=default", body)["next"]["item"]
@@ -150,25 +187,56 @@ def main() -> None:
                     t1 = time.perf_counter()
                     item = _call(conn, "GET", f"/api/learners/{name}/next")["item"]
                     t2 = time.perf_counter()
-                if t0 < measure_from:
-                    n += 1
-                    continue
                 with lock:
-                    lat["answer"].append(1000 * (t1 - t0))
-                    if args.flow == "two":
-                        lat["next"].append(1000 * (t2 - t1))
+                    record(t0, t1, t2)
                 n += 1
 
-        threads = [threading.Thread(target=learner, args=(n,)) for n in names]
-        for t in threads:
-            t.start()
-        time.sleep(max(0.0, measure_from - time.perf_counter()))
-        spread = _connections_per_worker(port)
-        cpu_before = _tree_cpu(server.pid)
-        for t in threads:
-            t.join()
+        async def async_learner(name: str) -> None:  # --client asyncio
+            rng = np.random.default_rng(abs(hash(name)) % 2**32)
+            item, n = "i01-001", 0
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            due = time.perf_counter()
+            while time.perf_counter() < stop:
+                if args.rate > 0:
+                    due += rng.exponential(args.learners / args.rate)
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                body = answer_body(rng, n, item)
+                t0 = time.perf_counter()
+                if args.flow == "one":
+                    reply = await _acall(reader, writer, "POST", f"/api/learners/{name}/responses?next=default", body)
+                    item = reply["next"]["item"]
+                    t1 = t2 = time.perf_counter()
+                else:
+                    await _acall(reader, writer, "POST", f"/api/learners/{name}/responses", body)
+                    t1 = time.perf_counter()
+                    item = (await _acall(reader, writer, "GET", f"/api/learners/{name}/next"))["item"]
+                    t2 = time.perf_counter()
+                record(t0, t1, t2)
+                n += 1
+            writer.close()
+
+        async def run_async() -> tuple[list[int], float]:
+            tasks = [asyncio.create_task(async_learner(n)) for n in names]
+            await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+            spread = await asyncio.to_thread(_connections_per_worker, port)
+            cpu = _tree_cpu(server.pid), time.process_time()
+            await asyncio.gather(*tasks)
+            return spread, cpu
+
+        if args.client == "asyncio":
+            spread, (cpu_before, client_before) = asyncio.run(run_async())
+        else:
+            threads = [threading.Thread(target=learner, args=(n,)) for n in names]
+            for t in threads:
+                t.start()
+            time.sleep(max(0.0, measure_from - time.perf_counter()))
+            spread = _connections_per_worker(port)
+            cpu_before, client_before = _tree_cpu(server.pid), time.process_time()
+            for t in threads:
+                t.join()
         elapsed = time.perf_counter() - measure_from
         server_cpu = round(_tree_cpu(server.pid) - cpu_before, 1)
+        client_cpu = round(time.process_time() - client_before, 1)
     finally:
         server.send_signal(signal.SIGINT)  # uvicorn stops its workers, then itself
         try:
@@ -184,7 +252,7 @@ def main() -> None:
               for q, p in (("p50", 50), ("p99", 99)) if v},
            "all_ms_p99": float(np.percentile(both, 99)),
            "aimed_answers_per_s": args.rate or None,
-           "cpu_s_server": server_cpu, "cpu_probe_s": probe}
+           "client": args.client, "cpu_s_server": server_cpu, "cpu_s_client": client_cpu, "cpu_probe_s": probe}
     print(json.dumps(out, indent=1))
     print(f"server log: {tmp / 'server.log'}", file=sys.stderr)
     if args.json:

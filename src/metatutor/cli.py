@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from metatutor.errors import MetatutorError
+from metatutor.errors import ConfigError, MetatutorError
 
 app = typer.Typer(help="metatutor: an adaptive learning engine that meta-learns how each learner learns.",
                   no_args_is_help=True, add_completion=False)
@@ -55,8 +55,6 @@ def friendly(func: F) -> F:
 def _parse_columns(text: str | None) -> dict[str, str] | None:
     if not text:
         return None
-    from metatutor.errors import ConfigError
-
     out = {}
     for part in text.split(","):
         if "=" not in part:
@@ -344,8 +342,16 @@ def serve(
     if workers > 1:  # each worker builds its app from the environment; the schema is migrated once, here
         settings = Settings()
         prepare_database(make_engine(settings.database_url), settings)
-        uvicorn.run("metatutor.service.app:worker_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, timeout_worker_healthcheck=30)
+        from metatutor.service.workers import reuseport_supported, run_workers
+
+        if reuseport_supported():  # a listening socket per worker: connections spread evenly (workers.py)
+            try:
+                run_workers(host, port, workers, log_level=log_level)
+            except (OSError, ValueError, RuntimeError) as e:
+                raise ConfigError(f"cannot serve on {host}:{port} with {workers} workers: {e}") from e
+        else:
+            uvicorn.run("metatutor.service.app:worker_app", factory=True, host=host, port=port, workers=workers,
+                        log_level=log_level, timeout_worker_healthcheck=30)
     else:
         uvicorn.run(create_app(), host=host, port=port, log_level=log_level)
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+WAL_SIZE_LIMIT = 64 * 2**20  # bytes of SQLite write-ahead log kept on disk when the log starts over
 
 
 def make_engine(url: str) -> Engine:
@@ -32,6 +33,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA wal_autocheckpoint=0")  # a background thread checkpoints: `checkpointer`
+            cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # the log file's size after a restart
             cur.close()
 
         return engine
@@ -72,7 +74,13 @@ def checkpointer(engine: Engine, every: float = 1.0) -> threading.Event | None:
         while not stop.wait(every):
             try:
                 with engine.connect() as conn:
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")  # the bulk, beside the writers
+                    # then the few frames written meanwhile, with the writers held back: only a checkpoint
+                    # that completes lets the next writer start the log over; under steady load one that
+                    # runs beside the writers never completes, and the log grew by ~10 MB/s (300 MB in a
+                    # 30 s load test) without this
+                    with write_lock(engine):
+                        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
             except Exception:  # a busy or closed database: try again next time
                 continue
 
