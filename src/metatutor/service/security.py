@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 
 from fastapi import HTTPException
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from metatutor.service.tables import ApiKey, Learner
@@ -79,12 +79,16 @@ def require_admin(who: Principal) -> None:
         raise HTTPException(403, "only an admin may do this")
 
 
+_LEARNERS = Learner.__table__
+# Core and built once: this check runs on every request
+_LEARNER_TEACHER = select(_LEARNERS.c.teacher).where(_LEARNERS.c.id == bindparam("b_learner"))
+
+
 def require_learner_access(session: Session, who: Principal, learner_id: str) -> None:
     """Check that `who` may see the learner (404 when absent, for admins and teachers only)."""
     if who.role == "learner" and who.subject != learner_id:
         raise HTTPException(403, "a learner key gives access to that learner only")
-    learners = Learner.__table__  # Core: this check runs on every request
-    found = session.execute(select(learners.c.teacher).where(learners.c.id == learner_id)).first()
+    found = session.execute(_LEARNER_TEACHER, {"b_learner": learner_id}).first()
     if who.role == "teacher" and found is not None and found.teacher != who.subject:
         raise HTTPException(403, "this learner is not in your classes")
     if found is None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -119,9 +119,22 @@ STATES: Table = t.LearnerState.__table__  # type: ignore[assignment]
 RESPONSES: Table = t.Response.__table__  # type: ignore[assignment]
 
 
+# The answer path's statements, built once: building one per request (clauses, coercions) cost about as
+# much as running it on SQLite (130 against 50 µs a lookup)
+_STATE_ROW = select(STATES.c.model_version, STATES.c.state, STATES.c.answers).where(
+    STATES.c.learner_id == bindparam("b_learner"))
+_STATE_ROW_LOCKED = _STATE_ROW.with_for_update()
+_SEEN_EVENTS = select(RESPONSES.c.event_id).where(RESPONSES.c.learner_id == bindparam("b_learner"),
+                                                  RESPONSES.c.event_id.in_(bindparam("b_events", expanding=True)))
+_INSERT_RESPONSES = insert(RESPONSES)
+_INSERT_STATE = insert(STATES)
+_UPDATE_STATE = update(STATES).where(  # only if no other request stored a step since the read
+    STATES.c.learner_id == bindparam("b_learner"), STATES.c.answers == bindparam("b_answers"),
+    STATES.c.model_version == bindparam("b_version"))
+
+
 def _state_row(session: Session, learner_id: str, *, lock: bool = False) -> Any:
-    query = select(STATES.c.model_version, STATES.c.state, STATES.c.answers).where(STATES.c.learner_id == learner_id)
-    return session.execute(query.with_for_update() if lock else query).first()
+    return session.execute(_STATE_ROW_LOCKED if lock else _STATE_ROW, {"b_learner": learner_id}).first()
 
 
 def load_state(session: Session, tracker: SkillTracker, version: int, learner_id: str,
@@ -171,8 +184,7 @@ def _ingest_once(session: Session, tracker: SkillTracker, version: int, learner_
     # PostgreSQL: the learner's state row is locked (FOR UPDATE) from this read to the commit. SQLite:
     # the write is checked against the answer count that was read; a concurrent step of the same learner
     # in between makes this one redo (rare: a learner answers one item at a time).
-    seen = set(session.scalars(select(RESPONSES.c.event_id).where(
-        RESPONSES.c.learner_id == learner_id, RESPONSES.c.event_id.in_([e.event_id for e in events]))))
+    seen = set(session.scalars(_SEEN_EVENTS, {"b_learner": learner_id, "b_events": [e.event_id for e in events]}))
     row = _state_row(session, learner_id, lock=True)
     state, before = current_state(session, tracker, version, learner_id, row)
     if on_loaded is not None:
@@ -196,13 +208,12 @@ def _ingest_once(session: Session, tracker: SkillTracker, version: int, learner_
               "answers": answers}
     with write_lock(session.get_bind().engine):
         try:
-            session.execute(insert(RESPONSES), new)
+            session.execute(_INSERT_RESPONSES, new)
             if row is None:
-                session.execute(insert(STATES).values(learner_id=learner_id, **values))
+                session.execute(_INSERT_STATE, {"learner_id": learner_id, **values})
             else:
-                changed = session.execute(update(STATES).where(
-                    STATES.c.learner_id == learner_id, STATES.c.answers == row.answers,
-                    STATES.c.model_version == row.model_version).values(**values))
+                changed = session.execute(_UPDATE_STATE, {**values, "b_learner": learner_id,
+                                                          "b_answers": row.answers, "b_version": row.model_version})
                 if changed.rowcount != 1:  # type: ignore[attr-defined]
                     session.rollback()
                     return None
