@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,26 +23,6 @@ from metatutor.service.store import builtin_course
 KEY = "durable-admin"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(db: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "METATUTOR_DATABASE_URL": f"sqlite:///{db}", "METATUTOR_ADMIN_KEY": KEY}
-    proc = subprocess.Popen([sys.executable, "-m", "metatutor.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=1).close()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the server did not start")
-
-
 def _post(port: int, path: str, body: object) -> int:
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method="POST",
                                  headers={"X-API-Key": KEY, "Content-Type": "application/json"})
@@ -52,9 +30,10 @@ def _post(port: int, path: str, body: object) -> int:
         return int(res.status)
 
 
-def test_sigkill_during_ingest_keeps_every_acknowledged_response_once(tmp_path: Path) -> None:
-    db, port = tmp_path / "mt.db", _free_port()
-    proc = _start(db, port)
+def test_sigkill_during_ingest_keeps_every_acknowledged_response_once(tmp_path: Path, free_port: int,
+                                                                     start_server: Callable[..., Any]) -> None:
+    db, port = tmp_path / "mt.db", free_port
+    proc = start_server(db, port, KEY)
     try:
         assert _post(port, "/api/course", builtin_course(n_skills=4, items_per_skill=5)) == 200
         assert _post(port, "/api/learners", {"id": "a"}) == 201
@@ -73,7 +52,7 @@ def test_sigkill_during_ingest_keeps_every_acknowledged_response_once(tmp_path: 
         proc.kill()
         proc.wait()
     assert len(acknowledged) > 5
-    restarted = _start(db, port)  # the server comes back on the same database
+    restarted = start_server(db, port, KEY)  # the server comes back on the same database
     restarted.kill()
     restarted.wait()
     engine = create_engine(f"sqlite:///{db}")

@@ -6,10 +6,9 @@ import http.client
 import os
 import signal
 import subprocess
-import sys
-import time
-import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,25 +48,13 @@ def _sockets_per_process(pids: list[int], port: int, state: str) -> dict[int, in
     return counts
 
 
-def test_kept_alive_connections_spread_over_the_workers_and_sigint_stops_them_all(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "METATUTOR_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}", "METATUTOR_ADMIN_KEY": KEY}
+def test_kept_alive_connections_spread_over_the_workers_and_sigint_stops_them_all(
+        tmp_path: Path, free_port: int, start_server: Callable[..., Any]) -> None:
+    port = free_port
     log = tmp_path / "serve.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "metatutor.cli", "serve", "--port", str(port),
-                                 "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=err)
+    proc = start_server(tmp_path / "w.db", port, KEY, "--workers", "2", log=log)
     conns: list[http.client.HTTPConnection] = []
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         workers = _workers(proc.pid)
         assert len(workers) == 2
         assert _sockets_per_process(workers, port, "0A") == dict.fromkeys(workers, 1)  # one listener each
