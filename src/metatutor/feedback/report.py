@@ -117,7 +117,7 @@ def learner_report(tracker: SkillTracker, state: LearnerState, *, learner: str =
         if len(steps) == n_steps:
             break
         tracker.update(plan, rec.item_index, 1)
-    answers = len(state.history)
+    answers = state.answers  # all of them (a stored state keeps only the last in its history)
     accuracy = float(np.mean([y for _, y, _ in state.history])) if answers else None
     return LearnerReport(learner, answers, accuracy, state.ability, skills, weak, blocked, mistakes, steps,
                          learning_path(tracker, state), catalog.recommend(weak) if catalog else [])

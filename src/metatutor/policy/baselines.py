@@ -33,7 +33,7 @@ class CurriculumPolicy(Policy):
     def recommend(self, state: LearnerState, rng: np.random.Generator) -> Recommendation:
         m, p = self.beliefs(state)
         order = self.ordered_closure(state)
-        step = len(state.history)
+        step = state.answers  # all answers: the stored history may keep only the last
         skill = order[(step // self.per_skill) % len(order)]
         item = int(rng.choice(self.items_of(np.array([skill]), state)))
         n = step % self.per_skill + 1

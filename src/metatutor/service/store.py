@@ -234,7 +234,7 @@ def catalog(session: Session) -> ResourceCatalog | None:
 def recommend(tracker: SkillTracker, state: TrackerState, learner_id: str, policy: str = "default") -> Recommendation:
     """The next item for a learner; the random draws depend on the learner and their answer count only, so the
     same question gets the same answer after a restart and from every worker."""
-    rng = np.random.default_rng([len(state.history), zlib.crc32(learner_id.encode())])
+    rng = np.random.default_rng([state.answers, zlib.crc32(learner_id.encode())])
     return make_policy(policy, tracker).recommend(state, rng)
 
 
