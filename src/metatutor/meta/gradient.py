@@ -39,6 +39,7 @@ from metatutor.errors import ConfigError
 from metatutor.meta.backbones import Backbone, Block, Features, make_backbone
 from metatutor.meta.base import ColdStartMethod, Population, episode_auc, validation_episodes
 from metatutor.meta.episodes import Episodes, EpisodeSampler, query_tensors, support_tensors
+from metatutor.models.training import eval_mode
 
 log = logging.getLogger(__name__)
 METHODS = ("maml", "fomaml", "reptile", "metasgd", "amortized", "finetune", "dkt")
@@ -235,19 +236,13 @@ class GradientMeta(ColdStartMethod):
         self.log_lr_.load_state_dict(state["log_lr"])
 
     # ----- adaptation and prediction ---------------------------------------------------------------
-    def _serving_backbone(self) -> Backbone:
-        """The backbone in eval mode (switched only when needed: `eval()` walks every submodule)."""
-        if self.backbone_.training:
-            self.backbone_.eval()
-        return self.backbone_
-
     def adapt(self, responses: Responses, learners: np.ndarray | None = None) -> AdaptedLearners:
         """The personalised state of each learner from their responses so far: one learner or many.
 
         `learners` are codes into `responses.learner_ids` (default: the learners with rows); a learner
         without rows gets the meta-learned prior (k = 0)."""
         self._check_fitted()
-        bb = self._serving_backbone()
+        bb = eval_mode(self.backbone_)
         codes = responses.learner[responses.starts[:-1]] if learners is None else np.asarray(learners)
         batch = support_tensors(responses, codes, bb.vocab, max_skills=bb.max_skills)
         with torch.no_grad():
@@ -260,7 +255,7 @@ class GradientMeta(ColdStartMethod):
     @torch.no_grad()
     def predict_adapted(self, adapted: AdaptedLearners, query: Responses) -> np.ndarray:
         """(N,) P(correct) of each row of `query`, whose learners are those of `adapted`, in that order."""
-        bb = self._serving_backbone()
+        bb = eval_mode(self.backbone_)
         batch = query_tensors(query, bb.vocab, max_skills=bb.max_skills)
         if batch["q_item"].shape[0] != len(adapted.learner_ids):
             raise ConfigError("the query must hold rows for exactly the adapted learners, in the same order")

@@ -33,7 +33,7 @@ from torch import nn
 from metatutor.data.responses import Responses
 from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
 from metatutor.models.sequences import Encoded, encode
-from metatutor.models.training import BestEpoch, init_item_bias, item_offset_optimizer, item_offset_penalty
+from metatutor.models.training import BestEpoch, eval_mode, init_item_bias, item_offset_optimizer, item_offset_penalty
 
 log = logging.getLogger(__name__)
 
@@ -428,7 +428,7 @@ class OnlineState:
     @torch.no_grad()
     def update(self, item: int, skills: np.ndarray, correct: int) -> None:
         """Add one response: model item code, its skill codes (padded, `max_skills_` long), 0/1."""
-        net, limit = self._eval_net(), self.model.config.window - 1
+        net, limit = eval_mode(self.net), self.model.config.window - 1
         x, inter = net.embed(torch.tensor([[item]]), torch.as_tensor(skills).long().view(1, 1, -1),
                              torch.tensor([[float(correct)]]))
         positions = torch.arange(self.count - len(self.keys), self.count + 1)
@@ -445,12 +445,6 @@ class OnlineState:
         if self._proj is not None:
             self._proj = [(_keep(torch.cat([k, nk], 2), 2, limit), _keep(torch.cat([v, nv], 1), 1, limit))
                           for (k, v), (nk, nv) in zip(self._proj, self._project(x[0], new), strict=True)]
-
-    def _eval_net(self) -> AttentionNet:
-        """The network in eval mode (switched only when needed: `eval()` walks every submodule)."""
-        if self.net.training:
-            self.net.eval()
-        return self.net
 
     def _project(self, keys: torch.Tensor, values: torch.Tensor, null: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Each retriever layer's projections of steps (n, D): keys (H, dh, n) and values (H, n, dh),
@@ -488,7 +482,7 @@ class OnlineState:
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
         """(M, D) the read-out's first layer (before its ReLU) for questions x (M, D) asked as the next
         response: the retriever layers' attention on the cached steps, all M in one product per layer."""
-        net = self._eval_net()
+        net = eval_mode(self.net)
         if self._proj is None:
             self._proj = self._project(self.keys, self.layers[-1], null=True)
         m, n = len(x), len(self.keys)
@@ -510,7 +504,7 @@ class OnlineState:
     def predict(self, items: np.ndarray | None = None, *, exact: bool = False) -> np.ndarray:
         """P(correct) on each item code in `items` as the next response. Default: every known item,
         interpolated through the model's `BankPlan` (`exact=True`: each item run through the network)."""
-        net, model = self._eval_net(), self.model
+        net, model = eval_mode(self.net), self.model
         if items is None and not exact:
             plan = self.plan or model.bank_plan()
             last: nn.Linear = net.out[3]  # type: ignore[assignment]

@@ -7,7 +7,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -16,6 +16,16 @@ from torch import nn
 
 from metatutor.data.responses import Responses
 from metatutor.models.sequences import Encoded, shrunk_item_logits
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def eval_mode(module: M) -> M:
+    """`module` in eval mode, switched only when it is not already: `eval()` walks every submodule,
+    which costs more than a whole serving step of a small model."""
+    if module.training:
+        module.eval()
+    return module
 
 log = logging.getLogger(__name__)
 
