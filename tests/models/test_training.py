@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from metatutor.data.responses import Responses
-from metatutor.models.training import BestEpoch
+from metatutor.models.training import BestEpoch, weight_average
 
 
 def _scripted(aucs: list[float], valid: Responses) -> tuple[nn.Linear, BestEpoch, list[float]]:
@@ -53,3 +53,36 @@ def test_without_usable_validation_the_last_epoch_is_kept(simulated: Responses, 
         assert not stopper.end_epoch(train_loss=0.5)
     stopper.restore()
     assert float(net.weight.detach()) == 3.0 and "valid_auc" not in stopper.history[-1]
+
+
+def test_weight_average_warms_up_then_follows_the_decay() -> None:
+    net = nn.Linear(1, 1, bias=False)
+    average = weight_average(net, decay=0.9)
+    values = [1.0, 3.0, 5.0, 7.0, 9.0] + [2.0] * 10
+    expected = None
+    for n, v in enumerate(values):
+        with torch.no_grad():
+            net.weight.fill_(v)
+        average.update_parameters(net)
+        if expected is None:
+            expected = v  # the first update copies
+        else:
+            d = min(0.9, (1 + n) / (10 + n))  # after n earlier updates
+            expected = d * expected + (1 - d) * v
+        assert average.module.weight.detach().item() == pytest.approx(expected, rel=1e-6)
+    assert average.module.weight.detach().item() != pytest.approx(2.0, abs=1e-3)  # still remembers the early weights
+    assert net.weight.detach().item() == 2.0  # the trained weights are left alone
+
+
+def test_dkt_keeps_the_averaged_weights(simulated: Responses) -> None:
+    from metatutor.models.dkt import DKT, DKTConfig
+
+    learners = simulated.learners_present()
+    train, valid = simulated.select_learners(learners[:40]), simulated.select_learners(learners[40:60])
+    averaged = DKT(DKTConfig(max_epochs=2, random_state=0)).fit(train, valid)
+    plain = DKT(DKTConfig(max_epochs=2, random_state=0, average_decay=None)).fit(train, valid)
+    a, b = averaged.net_.state_dict(), plain.net_.state_dict()
+    assert set(a) == set(b)  # the saved model has the same layout either way
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    p = averaged.predict_proba(valid)
+    assert np.all((p > 0) & (p < 1)) and not np.allclose(p, plain.predict_proba(valid))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import numpy as np
 import torch
@@ -27,7 +27,13 @@ from torch import nn
 from metatutor.data.responses import Responses
 from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
 from metatutor.models.sequences import Encoded, encode, length_batches, make_batch
-from metatutor.models.training import BestEpoch, init_item_bias, item_offset_optimizer, item_offset_penalty
+from metatutor.models.training import (
+    BestEpoch,
+    init_item_bias,
+    item_offset_optimizer,
+    item_offset_penalty,
+    weight_average,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +47,10 @@ class DKTConfig:
     batch_size: int | None = None  # learners per batch; None: 32, fewer (down to 8) when there are under
     # 40 batches of 32 learners, so that small cohorts of long sequences (statics) still get enough updates
     window: int = 200  # steps per truncated-BPTT window (state carried across windows)
-    max_epochs: int = 30
+    max_epochs: int = 40
     patience: int = 3  # epochs without a better validation AUC before stopping
+    average_decay: float | None = 0.999  # predict with an exponential moving average of the
+    # weights (decay per step; None: the weights themselves), see training.weight_average
     difficulty_l2: float = 1e-3  # L2 on the item offsets μ and β of the items in a batch
     max_skills: int = 4  # skills kept per response
     item_lr_scale: float = 0.5  # learning-rate factor of the item offsets (they overfit quickly)
@@ -151,31 +159,35 @@ class DKT(LearnerModel):
         rng = np.random.default_rng(cfg.random_state)
         self.vocab_ = Vocabulary.of(train)
         self.max_skills_ = int(min(cfg.max_skills, max(1, train.n_skills_per_response.max(initial=1))))
-        self.net_ = self._build()
+        net = self._build()  # the weights the optimiser steps
         enc = encode(train, self.vocab_, max_skills=self.max_skills_)
         self.batch_size_ = cfg.batch_size or int(np.clip(train.n_learners // 40, 8, 32))
         pads = {"pad_item": self.vocab_.n_items, "pad_skill": self.vocab_.n_skills + 1}
-        init_item_bias(self.net_, enc, self.vocab_.n_items, cfg.item_prior_count)
-        opt = item_offset_optimizer(self.net_, lr=cfg.lr, item_lr_scale=cfg.item_lr_scale)
+        init_item_bias(net, enc, self.vocab_.n_items, cfg.item_prior_count)
+        opt = item_offset_optimizer(net, lr=cfg.lr, item_lr_scale=cfg.item_lr_scale)
+        average = None if cfg.average_decay is None else weight_average(net, cfg.average_decay)
+        self.net_ = net if average is None else cast(DKTNet, average.module)  # the weights that predict (and are kept)
         stopper = BestEpoch(self.net_, valid, self.predict_proba, patience=cfg.patience,
                             max_seconds=cfg.max_seconds, name="DKT")
         self.history_ = stopper.history
         for _ in range(cfg.max_epochs):
-            self.net_.train()
+            net.train()
             total, count = 0.0, 0
             for learners in length_batches(enc.lengths, batch_size=self.batch_size_, rng=rng):
                 batch = {k: v.to(cfg.device) for k, v in make_batch(enc, learners, **pads).items()}
                 state = None
                 for w0 in range(0, batch["y"].shape[1], cfg.window):
                     chunk = {k: v[:, w0 : w0 + cfg.window] for k, v in batch.items()}
-                    logit, state, _ = self.net_(chunk, state)
+                    logit, state, _ = net(chunk, state)
                     m = chunk["mask"]
                     loss = nn.functional.binary_cross_entropy_with_logits(logit[m], chunk["y"][m])
-                    loss = loss + cfg.difficulty_l2 * item_offset_penalty(self.net_, chunk["item"][m])
+                    loss = loss + cfg.difficulty_l2 * item_offset_penalty(net, chunk["item"][m])
                     opt.zero_grad()
                     loss.backward()
-                    nn.utils.clip_grad_norm_(self.net_.parameters(), 1.0)
+                    nn.utils.clip_grad_norm_(net.parameters(), 1.0)
                     opt.step()
+                    if average is not None:
+                        average.update_parameters(net)
                     state = _detach(state)
                     total += float(loss.detach()) * int(m.sum())
                     count += int(m.sum())
