@@ -9,7 +9,8 @@ learner's earlier responses only.
 
 Long sequences: training uses truncated back-propagation through time over windows of `window` steps
 with the LSTM state carried from one window to the next (never restarted); prediction runs each
-learner's whole sequence through the LSTM, so no context is lost at any length.
+learner's whole sequence through the LSTM, so no context is lost at any length. The weights that
+predict (and are saved) are an exponential moving average of the trained ones (`average_decay`).
 
 Glossary: B learners, T steps, K skills per response, D embedding size, H hidden size.
 """
