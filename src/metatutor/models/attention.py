@@ -33,7 +33,14 @@ from torch import nn
 from metatutor.data.responses import Responses
 from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
 from metatutor.models.sequences import Encoded, encode
-from metatutor.models.training import BestEpoch, eval_mode, init_item_bias, item_offset_optimizer, item_offset_penalty
+from metatutor.models.training import (
+    BestEpoch,
+    eval_mode,
+    init_item_bias,
+    item_offset_optimizer,
+    item_offset_penalty,
+    weight_average,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,7 @@ class AttentionConfig:
     window: int = 200  # steps per window; windows overlap by half
     max_epochs: int = 30
     patience: int = 3
+    average_decay: float | None = None  # predict with a moving average of the weights (see DKTConfig)
     difficulty_l2: float = 1e-2  # L2 on the item offsets μ and β of the items in a batch
     max_skills: int = 4
     item_lr_scale: float = 0.2
@@ -215,32 +223,36 @@ class AttentionKT(LearnerModel):
         self.__dict__.pop("_plan", None)
         self.vocab_ = Vocabulary.of(train)
         self.max_skills_ = int(min(cfg.max_skills, max(1, train.n_skills_per_response.max(initial=1))))
-        self.net_ = self._build()
+        net = self._build()  # the weights the optimiser steps
         enc = encode(train, self.vocab_, max_skills=self.max_skills_)
         batch_size = cfg.batch_size or int(np.clip(train.n_learners // 40, 8, 32))
         # the skills of each known item (first time seen), so that a serving state can score the bank
         items, first = np.unique(enc.item, return_index=True)
         self.item_skills_ = np.full((self.vocab_.n_items, self.max_skills_), self.vocab_.n_skills + 1, dtype=np.int64)
         self.item_skills_[items[items < self.vocab_.n_items]] = enc.skill[first[items < self.vocab_.n_items]]
-        init_item_bias(self.net_, enc, self.vocab_.n_items, cfg.item_prior_count)
-        opt = item_offset_optimizer(self.net_, lr=cfg.lr, item_lr_scale=cfg.item_lr_scale)
+        init_item_bias(net, enc, self.vocab_.n_items, cfg.item_prior_count)
+        opt = item_offset_optimizer(net, lr=cfg.lr, item_lr_scale=cfg.item_lr_scale)
+        average = None if cfg.average_decay is None else weight_average(net, cfg.average_decay)
+        self.net_ = net if average is None else cast(AttentionNet, average.module)  # the weights that predict
         wins = windows(enc.lengths, cfg.window)
         pads = {"pad_item": self.vocab_.n_items, "pad_skill": self.vocab_.n_skills + 1}
         stopper = BestEpoch(self.net_, valid, self.predict_proba, patience=cfg.patience,
                             max_seconds=cfg.max_seconds, name="attention")
         self.history_ = stopper.history
         for _ in range(cfg.max_epochs):
-            self.net_.train()
+            net.train()
             total, count = 0.0, 0
             for rows in batches_of(wins, batch_size, rng):
                 batch = window_batch(enc, rows, **pads)
-                logit = self.net_(batch)
+                logit = net(batch)
                 m = batch["score"]
                 loss = nn.functional.binary_cross_entropy_with_logits(logit[m], batch["y"][m])
                 opt.zero_grad()
-                (loss + cfg.difficulty_l2 * item_offset_penalty(self.net_, batch["item"][m])).backward()
-                nn.utils.clip_grad_norm_(self.net_.parameters(), 1.0)
+                (loss + cfg.difficulty_l2 * item_offset_penalty(net, batch["item"][m])).backward()
+                nn.utils.clip_grad_norm_(net.parameters(), 1.0)
                 opt.step()
+                if average is not None:
+                    average.update_parameters(net)
                 total += float(loss.detach()) * int(m.sum())
                 count += int(m.sum())
             if stopper.end_epoch(total / max(count, 1)):
