@@ -24,10 +24,12 @@ def test_windows_score_every_position_once_with_half_a_window_of_context(window:
         assert sorted(scored) == list(range(n))
 
 
-@pytest.mark.parametrize("encoder_layers", [0, 1])
-def test_online_state_matches_batch_predictions(simulated: Responses, encoder_layers: int) -> None:
+@pytest.mark.parametrize(("encoder_layers", "average_decay"), [(0, None), (1, None), (0, 0.99)])
+def test_online_state_matches_batch_predictions(simulated: Responses, encoder_layers: int,
+                                                average_decay: float | None) -> None:
     split = kfold_splits(simulated, k=4, random_state=0)[0]
-    model = AttentionKT(max_epochs=2, embed=16, heads=2, encoder_layers=encoder_layers).fit(split.train, split.valid)
+    model = AttentionKT(max_epochs=2, embed=16, heads=2, encoder_layers=encoder_layers,
+                        average_decay=average_decay).fit(split.train, split.valid)
     learner = split.test.select_learners(split.test.learners_present()[:1])
     batch = model.predict_proba(learner)
     items = model.vocab_.items(learner)
