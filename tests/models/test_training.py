@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from metatutor.data.responses import Responses
-from metatutor.models.training import BestEpoch, weight_average
+from metatutor.models.training import BestEpoch, WeightAverage
 
 
 def _scripted(aucs: list[float], valid: Responses) -> tuple[nn.Linear, BestEpoch, list[float]]:
@@ -57,13 +57,13 @@ def test_without_usable_validation_the_last_epoch_is_kept(simulated: Responses, 
 
 def test_weight_average_warms_up_then_follows_the_decay() -> None:
     net = nn.Linear(1, 1, bias=False)
-    average = weight_average(net, decay=0.9)
+    average = WeightAverage(net, decay=0.9)
     values = [1.0, 3.0, 5.0, 7.0, 9.0] + [2.0] * 10
     expected = None
     for n, v in enumerate(values):
         with torch.no_grad():
             net.weight.fill_(v)
-        average.update_parameters(net)
+        average.update(net)
         if expected is None:
             expected = v  # the first update copies
         else:

@@ -35,11 +35,11 @@ from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
 from metatutor.models.sequences import Encoded, encode
 from metatutor.models.training import (
     BestEpoch,
+    WeightAverage,
     eval_mode,
     init_item_bias,
     item_offset_optimizer,
     item_offset_penalty,
-    weight_average,
 )
 
 log = logging.getLogger(__name__)
@@ -232,8 +232,8 @@ class AttentionKT(LearnerModel):
         self.item_skills_[items[items < self.vocab_.n_items]] = enc.skill[first[items < self.vocab_.n_items]]
         init_item_bias(net, enc, self.vocab_.n_items, cfg.item_prior_count)
         opt = item_offset_optimizer(net, lr=cfg.lr, item_lr_scale=cfg.item_lr_scale)
-        average = None if cfg.average_decay is None else weight_average(net, cfg.average_decay)
-        self.net_ = net if average is None else cast(AttentionNet, average.module)  # the weights that predict
+        average = WeightAverage(net, cfg.average_decay)
+        self.net_ = average.module  # the weights that predict (and are kept)
         wins = windows(enc.lengths, cfg.window)
         pads = {"pad_item": self.vocab_.n_items, "pad_skill": self.vocab_.n_skills + 1}
         stopper = BestEpoch(self.net_, valid, self.predict_proba, patience=cfg.patience,
@@ -251,8 +251,7 @@ class AttentionKT(LearnerModel):
                 (loss + cfg.difficulty_l2 * item_offset_penalty(net, batch["item"][m])).backward()
                 nn.utils.clip_grad_norm_(net.parameters(), 1.0)
                 opt.step()
-                if average is not None:
-                    average.update_parameters(net)
+                average.update(net)
                 total += float(loss.detach()) * int(m.sum())
                 count += int(m.sum())
             if stopper.end_epoch(total / max(count, 1)):

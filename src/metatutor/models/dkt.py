@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Self, cast
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -30,10 +30,10 @@ from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
 from metatutor.models.sequences import Encoded, encode, length_batches, make_batch
 from metatutor.models.training import (
     BestEpoch,
+    WeightAverage,
     init_item_bias,
     item_offset_optimizer,
     item_offset_penalty,
-    weight_average,
 )
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class DKTConfig:
     max_epochs: int = 40
     patience: int = 3  # epochs without a better validation AUC before stopping
     average_decay: float | None = 0.999  # predict with an exponential moving average of the
-    # weights (decay per step; None: the weights themselves), see training.weight_average
+    # weights (decay per step; None: the weights themselves), see training.WeightAverage
     difficulty_l2: float = 1e-3  # L2 on the item offsets μ and β of the items in a batch
     max_skills: int = 4  # skills kept per response
     item_lr_scale: float = 0.5  # learning-rate factor of the item offsets (they overfit quickly)
@@ -166,8 +166,8 @@ class DKT(LearnerModel):
         pads = {"pad_item": self.vocab_.n_items, "pad_skill": self.vocab_.n_skills + 1}
         init_item_bias(net, enc, self.vocab_.n_items, cfg.item_prior_count)
         opt = item_offset_optimizer(net, lr=cfg.lr, item_lr_scale=cfg.item_lr_scale)
-        average = None if cfg.average_decay is None else weight_average(net, cfg.average_decay)
-        self.net_ = net if average is None else cast(DKTNet, average.module)  # the weights that predict (and are kept)
+        average = WeightAverage(net, cfg.average_decay)
+        self.net_ = average.module  # the weights that predict (and are kept)
         stopper = BestEpoch(self.net_, valid, self.predict_proba, patience=cfg.patience,
                             max_seconds=cfg.max_seconds, name="DKT")
         self.history_ = stopper.history
@@ -187,8 +187,7 @@ class DKT(LearnerModel):
                     loss.backward()
                     nn.utils.clip_grad_norm_(net.parameters(), 1.0)
                     opt.step()
-                    if average is not None:
-                        average.update_parameters(net)
+                    average.update(net)
                     state = _detach(state)
                     total += float(loss.detach()) * int(m.sum())
                     count += int(m.sum())
