@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from metatutor.data.responses import Responses
-from metatutor.models.training import BestEpoch, WeightAverage
+from metatutor.models.training import BestEpoch, WeightAverage, response_weighted_bce
 
 
 def _scripted(aucs: list[float], valid: Responses) -> tuple[nn.Linear, BestEpoch, list[float]]:
@@ -86,3 +86,20 @@ def test_dkt_keeps_the_averaged_weights(simulated: Responses) -> None:
     assert any(not torch.equal(a[k], b[k]) for k in a)
     p = averaged.predict_proba(valid)
     assert np.all((p > 0) & (p < 1)) and not np.allclose(p, plain.predict_proba(valid))
+
+
+def test_every_response_weighs_the_same_whatever_its_batch() -> None:
+    """A response in a batch of 2 and the same response in a batch of 50 get the same gradient, and an
+    epoch's losses add up to the mean loss per response times the number of batches."""
+    short = torch.tensor([0.3, -1.0], requires_grad=True)
+    long = torch.cat([torch.tensor([0.3]), torch.linspace(-2, 2, 49)]).requires_grad_(True)
+    y_short, y_long = torch.tensor([1.0, 0.0]), torch.cat([torch.tensor([1.0]), (torch.arange(49) % 2).float()])
+    per_batch = (2 + 50) / 2
+    loss_short = response_weighted_bce(short, y_short, per_batch)
+    loss_long = response_weighted_bce(long, y_long, per_batch)
+    (loss_short + loss_long).backward()
+    assert short.grad is not None and long.grad is not None
+    assert float(short.grad[0]) == pytest.approx(float(long.grad[0]))
+    with torch.no_grad():
+        mean = nn.functional.binary_cross_entropy_with_logits(torch.cat([short, long]), torch.cat([y_short, y_long]))
+    assert float((loss_short + loss_long).detach()) == pytest.approx(2 * float(mean), rel=1e-6)

@@ -10,7 +10,9 @@ learner's earlier responses only.
 Long sequences: training uses truncated back-propagation through time over windows of `window` steps
 with the LSTM state carried from one window to the next (never restarted); prediction runs each
 learner's whole sequence through the LSTM, so no context is lost at any length. The weights that
-predict (and are saved) are an exponential moving average of the trained ones (`average_decay`).
+predict (and are saved) are an exponential moving average of the trained ones (`average_decay`). The
+loss of a batch is summed over its responses and divided by the mean batch's count, so that batches of
+short learners do not outweigh long ones (`training.response_weighted_bce`).
 
 Glossary: B learners, T steps, K skills per response, D embedding size, H hidden size.
 """
@@ -34,6 +36,7 @@ from metatutor.models.training import (
     init_item_bias,
     item_offset_optimizer,
     item_offset_penalty,
+    response_weighted_bce,
 )
 
 log = logging.getLogger(__name__)
@@ -171,6 +174,8 @@ class DKT(LearnerModel):
         stopper = BestEpoch(self.net_, valid, self.predict_proba, patience=cfg.patience,
                             max_seconds=cfg.max_seconds, name="DKT")
         self.history_ = stopper.history
+        n_batches = -(-len(enc.lengths) // self.batch_size_)
+        per_batch = float(enc.lengths.sum()) / max(n_batches, 1)  # responses in a mean batch
         for _ in range(cfg.max_epochs):
             net.train()
             total, count = 0.0, 0
@@ -181,7 +186,7 @@ class DKT(LearnerModel):
                     chunk = {k: v[:, w0 : w0 + cfg.window] for k, v in batch.items()}
                     logit, state, _ = net(chunk, state)
                     m = chunk["mask"]
-                    loss = nn.functional.binary_cross_entropy_with_logits(logit[m], chunk["y"][m])
+                    loss = response_weighted_bce(logit[m], chunk["y"][m], per_batch)
                     loss = loss + cfg.difficulty_l2 * item_offset_penalty(net, chunk["item"][m])
                     opt.zero_grad()
                     loss.backward()
@@ -189,7 +194,7 @@ class DKT(LearnerModel):
                     opt.step()
                     average.update(net)
                     state = _detach(state)
-                    total += float(loss.detach()) * int(m.sum())
+                    total += float(loss.detach()) * per_batch
                     count += int(m.sum())
             if stopper.end_epoch(total / max(count, 1)):
                 break

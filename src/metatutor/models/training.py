@@ -1,5 +1,5 @@
-"""What the sequence models' training loops share: item offsets that learn slower and are shrunk, their
-starting values, and early stopping on the validation AUC (keeping the best epoch's weights)."""
+"""What the sequence models' training loops share: a loss that weighs every response alike, item offsets
+that learn slower and are shrunk, their starting values, and early stopping on the validation AUC (keeping the best epoch's weights)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,19 @@ class ItemOffsetNet(Protocol):
     item_bias: nn.Embedding
 
     def parameters(self) -> Any: ...
+
+
+def response_weighted_bce(logit: torch.Tensor, y: torch.Tensor, per_batch: float) -> torch.Tensor:
+    """Binary cross-entropy summed over a batch's responses and divided by a constant, the mean number of
+    responses per batch, rather than averaged within the batch.
+
+    Batches group learners of similar length, so a batch of 32 short sequences holds a few hundred
+    responses and one of long sequences thousands; averaging within each batch gave every response of a
+    short learner many times the weight of a long learner's. With the constant every response weighs the
+    same in an epoch, as in the pooled AUC the models are judged by. On validation learners it added
+    0.003-0.006 AUC to DKT (docs/benchmarks.md §1).
+    """
+    return nn.functional.binary_cross_entropy_with_logits(logit, y, reduction="sum") / per_batch
 
 
 def item_offset_optimizer(net: ItemOffsetNet, *, lr: float, item_lr_scale: float) -> torch.optim.Adam:
