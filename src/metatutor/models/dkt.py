@@ -174,12 +174,12 @@ class DKT(LearnerModel):
         stopper = BestEpoch(self.net_, valid, self.predict_proba, patience=cfg.patience,
                             max_seconds=cfg.max_seconds, name="DKT")
         self.history_ = stopper.history
-        n_batches = -(-len(enc.lengths) // self.batch_size_)
-        per_batch = float(enc.lengths.sum()) / max(n_batches, 1)  # responses in a mean batch
         for _ in range(cfg.max_epochs):
             net.train()
             total, count = 0.0, 0
-            for learners in length_batches(enc.lengths, batch_size=self.batch_size_, rng=rng):
+            batches = length_batches(enc.lengths, batch_size=self.batch_size_, rng=rng)
+            per_batch = float(enc.lengths.sum()) / len(batches)  # responses in a mean batch
+            for learners in batches:
                 batch = {k: v.to(cfg.device) for k, v in make_batch(enc, learners, **pads).items()}
                 state = None
                 for w0 in range(0, batch["y"].shape[1], cfg.window):

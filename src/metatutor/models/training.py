@@ -1,5 +1,6 @@
 """What the sequence models' training loops share: a loss that weighs every response alike, item offsets
-that learn slower and are shrunk, their starting values, and early stopping on the validation AUC (keeping the best epoch's weights)."""
+that learn slower and are shrunk, their starting values, weight averaging, and early stopping on the
+validation AUC (keeping the best epoch's weights)."""
 
 from __future__ import annotations
 
