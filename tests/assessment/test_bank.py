@@ -91,3 +91,39 @@ def test_save_load_round_trip_and_unknown_items(tmp_path: Path, truth: tuple[np.
     assert list(again.item_ids) == list(bank.item_ids) and list(again.skill_ids) == list(bank.skill_ids)
     with pytest.raises(ConfigError, match="not in the bank"):
         bank.codes(["q1", "nope"])
+
+
+def test_skill_difficulty_prior_centres_each_item_on_its_skill() -> None:
+    from metatutor.assessment.calibration import skill_difficulty_prior
+
+    b = np.array([-1.0, -2.0, 1.0, 3.0, 0.5, 9.0])
+    skill = np.array([0, 0, 1, 1, 1, -1])
+    counts = np.array([100, 100, 100, 100, 0, 100])  # item 4 unanswered: carries no weight
+    mean, sd = skill_difficulty_prior(b, skill, counts, default_sd=2.0, min_count=30)
+    assert mean[:5] == pytest.approx([-1.5, -1.5, 2.0, 2.0, 2.0])
+    # spread of the answered items around their skill means: residuals 0.5, -0.5, -1, 1 -> sqrt(2.5 / 4)
+    assert sd[:5] == pytest.approx([np.sqrt(2.5 / 4)] * 5)
+    assert mean[5] == 0.0 and sd[5] == 2.0  # no skill: the global prior
+    assert skill_difficulty_prior(b, np.full(6, -1), counts, default_sd=2.0)[1] == pytest.approx(np.full(6, 2.0))
+
+
+def test_skill_prior_pulls_sparsely_answered_items_towards_their_skill() -> None:
+    from metatutor.assessment.calibration import CalibrationConfig
+
+    rng = np.random.default_rng(5)
+    n_items = 60
+    skill = np.arange(n_items) % 3
+    b = np.array([-1.5, 0.0, 1.5])[skill] + rng.normal(0, 0.3, size=n_items)
+    full = simulate_2pl(800, np.ones(n_items), b, seed=6)
+    sparse = np.arange(n_items) >= 45  # the last 15 items: answered by 6 learners only
+    item_no = np.array([int(i[1:]) for i in full.item_ids])[full.item]
+    keep = ~sparse[item_no] | (full.learner < 6)
+    responses = full.select_rows(keep)
+    errors = {}
+    for flag in (False, True):
+        bank = ItemBank.calibrate(responses, kind="2pl", config=CalibrationConfig(skill_prior=flag))
+        got = dict(zip(bank.item_ids, bank.b, strict=True))
+        est = np.array([got[f"q{j}"] for j in range(n_items)])
+        errors[flag] = (np.mean(np.abs(est[sparse] - b[sparse])), np.mean(np.abs(est[~sparse] - b[~sparse])))
+    assert errors[True][0] < 0.6 * errors[False][0]
+    assert errors[True][1] < errors[False][1] + 0.05  # well-answered items barely move

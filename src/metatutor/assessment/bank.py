@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -56,19 +57,28 @@ class ItemBank:
     @classmethod
     def calibrate(cls, responses: Responses, *, kind: str = "2pl", config: CalibrationConfig | None = None) -> Self:
         """Calibrate every item answered in `responses` (learners' abilities integrated out)."""
-        from metatutor.assessment.calibration import CalibrationConfig, calibrate  # torch: loaded when needed
+        from metatutor.assessment.calibration import (  # torch: loaded when needed
+            CalibrationConfig,
+            calibrate,
+            skill_difficulty_prior,
+        )
 
         cfg = replace(config or CalibrationConfig(), kind=kind)
         items, item_code = np.unique(responses.item, return_inverse=True)
         learners, learner_code = np.unique(responses.learner, return_inverse=True)
-        cal = calibrate(learner_code, item_code, responses.correct, n_learners=len(learners), n_items=len(items),
-                        config=cfg)
         has = responses.n_skills_per_response > 0
         first_skill = np.full(len(responses), -1, dtype=np.int64)  # -1: a response without skills
         first_skill[has] = responses.skill[responses.skill_ptr[:-1][has]]
         skill = pd.Series(first_skill).groupby(item_code).first().to_numpy()
+        counts = np.bincount(item_code)
+        run = partial(calibrate, learner_code, item_code, responses.correct, n_learners=len(learners),
+                      n_items=len(items), config=cfg)
+        cal = run()
+        if cfg.skill_prior:
+            prior_b, prior_sd = skill_difficulty_prior(cal.b, skill, counts, default_sd=cfg.difficulty_sd)
+            cal = run(init=cal, prior_b=prior_b, prior_b_sd=prior_sd)
         return cls._from_calibration(cal, item_ids=responses.item_ids[items], skill=skill,
-                                     skill_ids=responses.skill_ids, counts=np.bincount(item_code), kind=kind)
+                                     skill_ids=responses.skill_ids, counts=counts, kind=kind)
 
     @classmethod
     def _from_calibration(cls, cal: Calibration, *, item_ids: np.ndarray, skill: np.ndarray, skill_ids: np.ndarray,

@@ -30,6 +30,9 @@ class CalibrationConfig:
     max_iter: int = 100
     tol: float = 1e-5  # stop when the log marginal likelihood gains less than tol per learner
     grid_points: int = 41
+    # centre each item's difficulty prior on its skill's mean difficulty (a second EM pass, empirical Bayes):
+    # items answered a few times borrow strength from the other items of their skill
+    skill_prior: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,31 @@ def calibrate(learner: np.ndarray, item: np.ndarray, correct: np.ndarray, *, n_l
         se_b = 1.0 / torch.sqrt(info_b + 1.0 / sd_b**2)
     return Calibration(a=a.detach().numpy().copy(), b=b.detach().numpy().copy(), c=c.numpy().copy(),
                        sd=float(log_sd.detach().exp()), se_b=se_b.numpy().copy(), log_marginal=marginal, iterations=iterations)
+
+
+def skill_difficulty_prior(b: np.ndarray, skill: np.ndarray, counts: np.ndarray, *, default_sd: float,
+                           min_count: int = 30, weight_cap: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical-Bayes difficulty prior (I,) means and sds from a first calibration: an item's prior is centred
+    on the mean b of its skill's items (each weighted by min(responses, weight_cap)), with the spread of the
+    well-measured items (>= min_count responses) around their skills' means as sd. Items without a skill
+    (skill -1) keep N(0, default_sd), as does everything when no skill has a well-measured item."""
+    b, skill, counts = np.asarray(b, dtype=np.float64), np.asarray(skill), np.asarray(counts)
+    mean, sd = np.zeros(len(b)), np.full(len(b), default_sd)
+    has = (skill >= 0) & (counts > 0)
+    if not has.any():
+        return mean, sd
+    codes, group = np.unique(skill[has], return_inverse=True)
+    w = np.minimum(counts[has], weight_cap).astype(np.float64)
+    skill_mean = np.bincount(group, weights=w * b[has]) / np.bincount(group, weights=w)
+    centre = skill_mean[group]
+    well = counts[has] >= min_count
+    if not well.any():
+        return mean, sd
+    spread = float(np.sqrt(np.mean((b[has][well] - centre[well]) ** 2)))
+    known = np.isin(skill, codes)
+    mean[known] = skill_mean[np.searchsorted(codes, skill[known])]
+    sd[known] = max(spread, 0.1)
+    return mean, sd
 
 
 def _log_pq(b: torch.Tensor, log_a: torch.Tensor, logit_c: torch.Tensor, log_sd: torch.Tensor, z: torch.Tensor,

@@ -59,7 +59,11 @@ class IRTLearners:
         self.name = f"irt-{kind}"
 
     def fit(self, train: Responses, valid: Responses | None = None) -> Self:
-        self.bank_ = ItemBank.calibrate(train, kind=self.kind, config=CalibrationConfig(max_iter=60))
+        # a skill-centred difficulty prior and a tighter slope prior (most items have a few dozen answers, and
+        # maximum information picks the slopes that chance inflated): chosen on fold 1's validation learners
+        # of assist2009_pid (docs/benchmarks.md §4a)
+        config = CalibrationConfig(max_iter=60, skill_prior=True, log_discrimination_sd=0.3)
+        self.bank_ = ItemBank.calibrate(train, kind=self.kind, config=config)
         self.a_, self.b_, self.c_ = item_parameters(self.bank_, train)
         return self
 
