@@ -14,10 +14,12 @@ from metatutor.models.logistic import PFA, BestLR, LogisticConfig
 if TYPE_CHECKING:
     from metatutor.models.attention import AttentionConfig, AttentionKT
     from metatutor.models.dkt import DKT, DKTConfig
+    from metatutor.models.ensemble import EnsembleConfig, EnsembleKT
 
 # the neural models import torch, which takes seconds and hundreds of MB: loaded on first use only (the
 # service, BKT and IRT never need it)
-_LAZY = {"DKT": "dkt", "DKTConfig": "dkt", "AttentionKT": "attention", "AttentionConfig": "attention"}
+_LAZY = {"DKT": "dkt", "DKTConfig": "dkt", "AttentionKT": "attention", "AttentionConfig": "attention",
+         "EnsembleKT": "ensemble", "EnsembleConfig": "ensemble"}
 
 
 def __getattr__(name: str) -> Any:
@@ -36,10 +38,11 @@ REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {
     "bestlr": ("BestLR", {}),
     "dkt": ("DKT", {}),
     "attn": ("AttentionKT", {}),
+    "ensemble": ("EnsembleKT", {}),  # attn + dkt, mean logit
 }
 DEFAULT_MODEL = "attn"  # best of our models on assist2009_pid (5 folds) and statics (fold 1): docs/benchmarks.md
 SAVED_CLASSES: dict[str, str] = {"irt": "IRT", "bkt": "BKT", "pfa": "PFA", "bestlr": "BestLR", "dkt": "DKT",
-                                 "attn": "AttentionKT"}
+                                 "attn": "AttentionKT", "ensemble": "EnsembleKT"}
 
 
 def model_class(name: str) -> type[LearnerModel]:
@@ -60,7 +63,11 @@ def make_model(name: str, **settings: Any) -> LearnerModel:
     cls_name, base = REGISTRY[key]
     cls = model_class(cls_name)
     known = set(cls.config_class.__dataclass_fields__)  # type: ignore[attr-defined]
-    return cls(**{**base, **{k: v for k, v in settings.items() if k in known}})
+    chosen = {k: v for k, v in settings.items() if k in known}
+    if "settings" in known:  # an ensemble hands the settings it does not know to its members
+        chosen["settings"] = {**base.get("settings", {}), **{k: v for k, v in settings.items() if k not in known},
+                              **chosen.get("settings", {})}
+    return cls(**{**base, **chosen})
 
 
 def load_model(path: str) -> LearnerModel:
@@ -86,6 +93,8 @@ __all__ = [
     "BKTConfig",
     "BestLR",
     "DKTConfig",
+    "EnsembleConfig",
+    "EnsembleKT",
     "IRTConfig",
     "LearnerModel",
     "LogisticConfig",
