@@ -147,7 +147,7 @@ def _write_outputs(result: Any, json_path: Path | None, markdown: Path | None, p
 def benchmark_kt(
     data: Annotated[Path, typer.Option(help="A dataset folder or file.")],
     protocol: Annotated[str, typer.Option(help="folds, pykt, kfold or auto.")] = "auto",
-    models: Annotated[str, typer.Option(help="Comma-separated: irt,irt2pl,bkt,bktf,pfa,bestlr,dkt,attn,default (= attn).")] =
+    models: Annotated[str, typer.Option(help="Comma-separated: irt,irt2pl,bkt,bktf,pfa,bestlr,dkt,attn,ensemble (attn + dkt),default (= attn).")] =
     "irt,bkt,pfa,bestlr,dkt",
     folds: FoldsOption = None,
     seed: Annotated[int, typer.Option(help="Seed of models and of kfold splits.")] = 0,
