@@ -198,6 +198,12 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
 
 
+def logit(p: np.ndarray | float) -> Any:
+    """log(p / (1 - p)), with p clipped to [1e-6, 1 - 1e-6]."""
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(q / (1 - q))
+
+
 def skill_mean(values: np.ndarray, responses: Responses, vocab: Vocabulary) -> np.ndarray:
     """(S+1,) mean of a per-response value over the responses of each skill (unknown skill: overall)."""
     rows = responses.skill_rows()

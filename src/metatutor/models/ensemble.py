@@ -22,7 +22,7 @@ import numpy as np
 
 from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError
-from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
+from metatutor.models.base import LearnerModel, logit, sigmoid
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,6 @@ class EnsembleConfig:
     members: tuple[str, ...] = ("attn", "dkt")  # registry names of the members
     settings: dict[str, Any] = field(default_factory=dict)  # passed to every member that has the setting
     random_state: int | None = 0
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.asarray(np.log(p) - np.log1p(-p))
 
 
 class EnsembleKT(LearnerModel):
@@ -56,11 +51,11 @@ class EnsembleKT(LearnerModel):
 
     def fit(self, train: Responses, valid: Responses | None = None) -> Self:
         self.members_ = [m.fit(train, valid) for m in self._new_members()]
-        self.vocab_ = Vocabulary.of(train)
+        self.vocab_ = self.members_[0].vocab_  # every member's vocabulary is the training data's
         return self
 
     def _mean_logit(self, probabilities: list[np.ndarray]) -> np.ndarray:
-        return sigmoid(np.mean([_logit(p) for p in probabilities], axis=0))
+        return sigmoid(np.mean([logit(p) for p in probabilities], axis=0))
 
     def predict_proba(self, responses: Responses) -> np.ndarray:
         self._check_fitted()
@@ -69,7 +64,7 @@ class EnsembleKT(LearnerModel):
     def _skill_probabilities(self, responses: Responses) -> np.ndarray:
         return self._mean_logit([m._skill_probabilities(responses) for m in self.members_])
 
-    # ----- persistence: each member's arrays under "m{j}/", its settings in the extra ----------------------
+    # ----- persistence: each member's arrays under "m{j}/", its settings in the extra; one vocabulary ------
     def _get_arrays(self) -> dict[str, np.ndarray]:
         return {f"m{j}/{k}": v for j, m in enumerate(self.members_) for k, v in m._get_arrays().items()}
 
@@ -79,8 +74,7 @@ class EnsembleKT(LearnerModel):
             m._set_arrays({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
 
     def _get_extra(self) -> dict[str, Any]:
-        return {"members": [{"config": asdict(m.config), "vocabulary": m.vocab_.to_json(), "extra": m._get_extra()}
-                            for m in self.members_]}
+        return {"members": [{"config": asdict(m.config), "extra": m._get_extra()} for m in self.members_]}
 
     def _set_extra(self, extra: dict[str, Any]) -> None:
         saved = extra.get("members", [])
@@ -89,5 +83,5 @@ class EnsembleKT(LearnerModel):
             raise ConfigError(f"the saved ensemble has {len(saved)} members, its settings name {len(self.members_)}")
         for m, s in zip(self.members_, saved, strict=True):
             m.config = type(m.config)(**s["config"])
-            m.vocab_ = Vocabulary.from_json(s["vocabulary"])
+            m.vocab_ = self.vocab_  # `load` reads the vocabulary before the extra
             m._set_extra(s["extra"])

@@ -25,7 +25,7 @@ from fsrs import Card, Rating, Scheduler
 
 from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError
-from metatutor.models.base import sigmoid
+from metatutor.models.base import logit, sigmoid
 from metatutor.models.bkt import BKT
 from metatutor.policy.graph import SkillGraph
 
@@ -116,8 +116,8 @@ class SkillTracker:
         guess_i = np.bincount(self.link_item, weights=g[self.link_skill], minlength=len(item_ids)) / np.maximum(lengths, 1)
         slip_i = np.bincount(self.link_item, weights=s[self.link_skill], minlength=len(item_ids)) / np.maximum(lengths, 1)
         guess_i[lengths == 0], slip_i[lengths == 0] = 0.5, 0.5
-        self.logit_known = _logit(1.0 - slip_i) - self.offset  # (I,) logit P(correct | skills mastered), θ = 0
-        self.logit_guess = _logit(guess_i) - self.offset  # (I,) logit P(correct | not)
+        self.logit_known = logit(1.0 - slip_i) - self.offset  # (I,) logit P(correct | skills mastered), θ = 0
+        self.logit_guess = logit(guess_i) - self.offset  # (I,) logit P(correct | not)
         self._scheduler = Scheduler(desired_retention=self.config.desired_retention, enable_fuzzing=False)
 
     @classmethod
@@ -137,7 +137,7 @@ class SkillTracker:
         mean_y = np.bincount(responses.item, weights=responses.correct, minlength=size)
         mean_p = np.bincount(responses.item, weights=pred, minlength=size)
         y, p = (mean_y + 0.5) / (n + 1), (mean_p + 0.5) / (n + 1)
-        offset = (_logit(p) - _logit(y)) * n / (n + cfg.offset_shrinkage)
+        offset = (logit(p) - logit(y)) * n / (n + cfg.offset_shrinkage)
         present = np.flatnonzero(n > 0)  # items answered in these logs
         item_ids = [str(x) for x in responses.item_ids[present]]
         all_skills = _item_skills(responses)
@@ -310,11 +310,6 @@ class SkillTracker:
             answers=int(data.get("answers", len(data["history"]))),  # states stored before marks existed
             marks=[(int(n), np.asarray(m, dtype=np.float64), np.asarray(last, dtype=np.float64))
                    for n, m, last in data.get("marks", [])])
-
-
-def _logit(p: np.ndarray | float) -> Any:
-    q = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(q / (1 - q))
 
 
 def _item_skills(responses: Responses) -> list[list[str]]:
