@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from metatutor.data.responses import Responses
-from metatutor.models.irt import GRID, IRT, online_ability_posterior
+from metatutor.data.splits import kfold_splits
+from metatutor.models.irt import GRID, IRT, IRTOnlineState, online_ability_posterior
 
 
 def test_online_posterior_excludes_current_and_other_learners() -> None:
@@ -36,3 +37,26 @@ def test_calibration_recovers_difficulty_order() -> None:
     assert model.prior_sd_ == pytest.approx(1.0, abs=0.35)
     two = IRT(kind="2pl").fit(data)
     assert np.all(two.discrimination_ > 0.5) and np.all(two.discrimination_ < 2.0)
+
+
+@pytest.mark.parametrize("kind", ["1pl", "2pl"])
+def test_online_state_matches_batch_predictions(simulated: Responses, kind: str) -> None:
+    split = kfold_splits(simulated, k=4, random_state=0)[0]
+    model = IRT(kind=kind).fit(split.train)
+    learners = split.test.select_learners(split.test.learners_present()[:3])
+    batch = model.predict_proba(learners)
+    items = model.vocab_.items(learners)
+    for j in range(learners.n_learners):
+        state = model.online()
+        for t in range(learners.starts[j], learners.starts[j + 1]):
+            if items[t] < model.vocab_.n_items:
+                assert state.predict()[items[t]] == pytest.approx(batch[t], abs=1e-9)
+                assert state.predict(items[t : t + 1])[0] == pytest.approx(batch[t], abs=1e-9)
+            state.update(int(items[t]), None, int(learners.correct[t]))
+    again = IRTOnlineState.from_arrays(model, state.to_arrays())
+    assert again.count == state.count
+    np.testing.assert_allclose(again.predict(), state.predict())
+    # an unseen item is scored with its skills' mean difficulty; a correct answer raises the ability
+    before = state.predict(np.array([model.vocab_.n_items]))[0]
+    state.update(model.vocab_.n_items, np.array([0]), 1)
+    assert state.predict(np.array([model.vocab_.n_items]))[0] > before

@@ -32,7 +32,7 @@ from torch import nn
 
 from metatutor.data.responses import Responses
 from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
-from metatutor.models.sequences import Encoded, encode
+from metatutor.models.sequences import Encoded, encode, item_skill_table
 from metatutor.models.training import (
     BestEpoch,
     WeightAverage,
@@ -227,10 +227,7 @@ class AttentionKT(LearnerModel):
         net = self._build()  # the weights the optimiser steps
         enc = encode(train, self.vocab_, max_skills=self.max_skills_)
         batch_size = cfg.batch_size or int(np.clip(train.n_learners // 40, 8, 32))
-        # the skills of each known item (first time seen), so that a serving state can score the bank
-        items, first = np.unique(enc.item, return_index=True)
-        self.item_skills_ = np.full((self.vocab_.n_items, self.max_skills_), self.vocab_.n_skills + 1, dtype=np.int64)
-        self.item_skills_[items[items < self.vocab_.n_items]] = enc.skill[first[items < self.vocab_.n_items]]
+        self.item_skills_ = item_skill_table(enc, self.vocab_)  # so that a serving state can score the bank
         init_item_bias(net, enc, self.vocab_.n_items, cfg.item_prior_count)
         opt = item_offset_optimizer(net, lr=cfg.lr, item_lr_scale=cfg.item_lr_scale)
         average = WeightAverage(net, cfg.average_decay)

@@ -7,6 +7,10 @@ MLP(h_{t-1}, q_t) + h_{t-1} · w_s (a linear read-out per skill, averaged over t
 in the original DKT's one-output-per-skill layer) + β_i, so every response is predicted from the
 learner's earlier responses only.
 
+Serving: `DKT.online()` gives a learner's `DKTOnlineState`: the LSTM state after their last response,
+advanced by one LSTM step per new response; it scores the whole bank from precomputed per-item parts
+of the head (`DKTBank`), one (N, H) product, never the history again.
+
 Long sequences: training uses truncated back-propagation through time over windows of `window` steps
 with the LSTM state carried from one window to the next (never restarted); prediction runs each
 learner's whole sequence through the LSTM, so no context is lost at any length. The weights that
@@ -29,10 +33,11 @@ from torch import nn
 
 from metatutor.data.responses import Responses
 from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
-from metatutor.models.sequences import Encoded, encode, length_batches, make_batch
+from metatutor.models.sequences import Encoded, encode, item_skill_table, length_batches, make_batch
 from metatutor.models.training import (
     BestEpoch,
     WeightAverage,
+    eval_mode,
     init_item_bias,
     item_offset_optimizer,
     item_offset_penalty,
@@ -165,6 +170,8 @@ class DKT(LearnerModel):
         self.max_skills_ = int(min(cfg.max_skills, max(1, train.n_skills_per_response.max(initial=1))))
         net = self._build()  # the weights the optimiser steps
         enc = encode(train, self.vocab_, max_skills=self.max_skills_)
+        self.item_skills_ = item_skill_table(enc, self.vocab_)  # so that a serving state can score the bank
+        self.__dict__.pop("_bank", None)
         self.batch_size_ = cfg.batch_size or int(np.clip(train.n_learners // 40, 8, 32))
         pads = {"pad_item": self.vocab_.n_items, "pad_skill": self.vocab_.n_skills + 1}
         init_item_bias(net, enc, self.vocab_.n_items, cfg.item_prior_count)
@@ -228,12 +235,43 @@ class DKT(LearnerModel):
             logits = self.net_.skill_logits(torch.from_numpy(last).to(self.config.device))
         return sigmoid(logits.cpu().numpy().astype(np.float64))
 
+    def online(self) -> DKTOnlineState:
+        """A fresh serving state for one learner (see `DKTOnlineState`)."""
+        self._check_fitted()
+        return DKTOnlineState(self)
+
+    @torch.no_grad()
+    def bank(self) -> DKTBank:
+        """The per-item parts of the head that `DKTOnlineState.predict()` uses; computed once per model."""
+        self._check_fitted()
+        if "_bank" not in self.__dict__:
+            net = eval_mode(self.net_)
+            item = torch.arange(self.vocab_.n_items)
+            skill = torch.as_tensor(self.item_skills_)
+            q, _ = net.question(item[None], skill[None])
+            first: nn.Linear = net.out.mlp[0]  # type: ignore[assignment]
+            last: nn.Linear = net.out.mlp[3]  # type: ignore[assignment]
+            hidden = self.config.hidden
+            count = (skill != net.out.pad).sum(-1, keepdim=True).clamp(min=1)
+            self._bank = DKTBank(
+                question=q[0] @ first.weight[:, hidden:].T + first.bias,
+                state_weight=first.weight[:, :hidden].clone(),
+                readout=net.out.readout(skill).sum(1) / count,
+                out_weight=last.weight[0].clone(),
+                bias=net.item_bias.weight[: self.vocab_.n_items, 0] + last.bias,
+            )
+        return self._bank
+
     def _get_arrays(self) -> dict[str, np.ndarray]:
-        return {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        arrays = {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        return {**arrays, "__item_skills": self.item_skills_}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.__dict__.pop("_bank", None)
+        if "__item_skills" in arrays:  # absent from models saved before the online state
+            self.item_skills_ = arrays["__item_skills"]
         self.net_ = self._build()
-        self.net_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in arrays.items()})
+        self.net_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in arrays.items() if k != "__item_skills"})
         self.net_.eval()
 
     def _get_extra(self) -> dict[str, Any]:
@@ -241,3 +279,75 @@ class DKT(LearnerModel):
 
     def _set_extra(self, extra: dict[str, Any]) -> None:
         self.max_skills_ = int(extra["max_skills"])
+
+
+@dataclass(frozen=True)
+class DKTBank:
+    """The head's per-item parts, so that scoring N items from a state h is
+    relu(question + state_weight h) · out_weight + readout h + bias: two (N, H) products."""
+
+    question: torch.Tensor  # (N, H) the first layer's part of each item's question, plus its bias
+    state_weight: torch.Tensor  # (H, H) the first layer's part of the state
+    readout: torch.Tensor  # (N, H) mean of the item's skills' read-out vectors w_s
+    out_weight: torch.Tensor  # (H,) the last layer
+    bias: torch.Tensor  # (N,) β_i plus the last layer's bias
+
+
+class DKTOnlineState:
+    """One learner's serving state for `DKT`: the LSTM state (h, c) after their last response. `update`
+    runs one LSTM step; `predict` scores items as the next response from it. Predictions equal the batch
+    `predict_proba` of the same history (the LSTM never forgets its start), up to float rounding.
+    `to_arrays`/`from_arrays` let a service persist it."""
+
+    def __init__(self, model: DKT) -> None:
+        self.model, self.net = model, model.net_
+        self.lstm: tuple[torch.Tensor, torch.Tensor] | None = None  # (1, 1, H) each; None: no response yet
+        self.count = 0
+
+    @property
+    def state(self) -> torch.Tensor:
+        """(H,) the hidden state that predicts the next response."""
+        return self.net.h0 if self.lstm is None else self.lstm[0][0, 0]
+
+    @torch.no_grad()
+    def update(self, item: int, skills: np.ndarray, correct: int) -> None:
+        """Add one response: model item code, its skill codes (padded, `max_skills_` long), 0/1."""
+        net = eval_mode(self.net)
+        _, x = net.inputs(torch.tensor([[item]]), torch.as_tensor(skills).long().view(1, 1, -1),
+                          torch.tensor([[float(correct)]]))
+        _, self.lstm = net.lstm(x, self.lstm)
+        self.count += 1
+
+    @torch.no_grad()
+    def predict(self, items: np.ndarray | None = None) -> np.ndarray:
+        """P(correct) on each item code in `items` as the next response (default: every known item)."""
+        net, model, h = eval_mode(self.net), self.model, self.state
+        if items is None:
+            bank = model.bank()
+            hidden = (bank.question + bank.state_weight @ h).clamp_(min=0.0)
+            logit = torch.addmv(torch.addmv(bank.bias, bank.readout, h), hidden, bank.out_weight)
+            return torch.sigmoid(logit).numpy().astype(np.float64)
+        codes = np.asarray(items)
+        skills = np.full((len(codes), model.max_skills_), model.vocab_.n_skills + 1, dtype=np.int64)
+        known = codes < model.vocab_.n_items
+        skills[known] = model.item_skills_[codes[known]]
+        skills[~known, 0] = model.vocab_.n_skills
+        item, skill = torch.as_tensor(codes).long()[None], torch.as_tensor(skills)[None]
+        q, _ = net.question(item, skill)
+        logit = net.out(h.expand(1, len(codes), -1), q, skill) + net.item_bias(item).squeeze(-1)
+        return sigmoid(logit[0].double().numpy())
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The state as plain arrays (for a database or safetensors)."""
+        out = {"count": np.array([self.count])}
+        if self.lstm is not None:
+            out.update(h=self.lstm[0].numpy(), c=self.lstm[1].numpy())
+        return out
+
+    @classmethod
+    def from_arrays(cls, model: DKT, arrays: dict[str, np.ndarray]) -> DKTOnlineState:
+        state = cls(model)
+        state.count = int(arrays["count"][0])
+        if "h" in arrays:
+            state.lstm = (torch.as_tensor(arrays["h"]), torch.as_tensor(arrays["c"]))
+        return state

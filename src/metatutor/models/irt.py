@@ -5,7 +5,8 @@ integrated out on a quadrature grid (Bock-Aitkin EM: the E-step turns each learn
 expected counts per item and grid point, the M-step refits the items on those small (I, G) tables), so
 the estimates stay consistent however few items a learner answered. A learner's ability is never taken
 from training: for each response, the posterior over θ (a grid, normal prior) given only that
-learner's earlier responses gives the predictive P(correct) = E[σ(a(θ - b))].
+learner's earlier responses gives the predictive P(correct) = E[σ(a(θ - b))]. `IRT.online()` keeps that
+posterior for one learner (`IRTOnlineState`) and scores the whole bank with one (I, G) product.
 
 Glossary: N responses, G grid points, I items, S skills, L learners.
 """
@@ -66,6 +67,7 @@ class IRT(LearnerModel):
         if self.config.kind not in ("1pl", "2pl"):
             raise ConfigError(f"IRT kind must be '1pl' or '2pl', not {self.config.kind!r}")
         cfg = self.config
+        self.__dict__.pop("_grid_p", None)
         self.vocab_ = Vocabulary.of(train)
         from metatutor.assessment.calibration import CalibrationConfig, calibrate  # torch, on first fit
 
@@ -134,11 +136,24 @@ class IRT(LearnerModel):
         theta = self.ability(responses)
         return sigmoid(theta[:, None] - self.skill_difficulty_[None, :])
 
+    def online(self) -> IRTOnlineState:
+        """A fresh serving state for one learner (see `IRTOnlineState`)."""
+        self._check_fitted()
+        return IRTOnlineState(self)
+
+    def grid_probabilities(self) -> np.ndarray:
+        """(I, G) P(correct) of every known item at each grid ability; computed once per model."""
+        self._check_fitted()
+        if "_grid_p" not in self.__dict__:
+            self._grid_p = sigmoid(self.discrimination_[:, None] * (GRID[None, :] - self.difficulty_[:, None]))
+        return self._grid_p
+
     def _get_arrays(self) -> dict[str, np.ndarray]:
         return {"difficulty": self.difficulty_, "discrimination": self.discrimination_,
                 "skill_difficulty": self.skill_difficulty_}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.__dict__.pop("_grid_p", None)
         self.difficulty_ = arrays["difficulty"]
         self.discrimination_ = arrays["discrimination"]
         self.skill_difficulty_ = arrays["skill_difficulty"]
@@ -148,3 +163,53 @@ class IRT(LearnerModel):
 
     def _set_extra(self, extra: dict[str, Any]) -> None:
         self.prior_sd_ = float(extra["prior_sd"])
+
+
+class IRTOnlineState:
+    """One learner's serving state for `IRT`: the log posterior over the ability grid given their
+    responses so far. `update` adds one response's log-likelihood; `predict` gives E[P(correct)] under
+    the posterior, as the batch `predict_proba` does for the same history. `to_arrays`/`from_arrays` let
+    a service persist it."""
+
+    def __init__(self, model: IRT) -> None:
+        self.model = model
+        self.log_posterior = -0.5 * (GRID / model.prior_sd_) ** 2  # (G,) the prior, unnormalised
+        self.count = 0
+
+    def _parameters(self, item: int, skills: np.ndarray | None) -> tuple[float, float]:
+        m = self.model
+        if item < m.vocab_.n_items:
+            return float(m.difficulty_[item]), float(m.discrimination_[item])
+        known = [] if skills is None else [s for s in np.asarray(skills).tolist() if s <= m.vocab_.n_skills]
+        return float(np.mean(m.skill_difficulty_[known])) if known else float(m.skill_difficulty_[-1]), 1.0
+
+    def update(self, item: int, skills: np.ndarray | None, correct: int) -> None:
+        """Add one response: model item code, its skill codes (used for unseen items only), 0/1."""
+        b, a = self._parameters(item, skills)
+        logit = a * (GRID - b)
+        self.log_posterior = self.log_posterior - np.logaddexp(0.0, -logit if correct else logit)
+        self.count += 1
+
+    def posterior(self) -> np.ndarray:
+        """(G,) the normalised posterior over the ability grid."""
+        post = np.exp(self.log_posterior - self.log_posterior.max())
+        return np.asarray(post / post.sum())
+
+    def predict(self, items: np.ndarray | None = None) -> np.ndarray:
+        """P(correct) on each item code in `items` as the next response (default: every known item)."""
+        post = self.posterior()
+        if items is None:
+            return np.asarray(self.model.grid_probabilities() @ post)
+        params = np.array([self._parameters(int(i), None) for i in np.asarray(items)]).reshape(-1, 2)
+        return np.asarray(sigmoid(params[:, 1:] * (GRID[None, :] - params[:, :1])) @ post)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The state as plain arrays (for a database or safetensors)."""
+        return {"log_posterior": self.log_posterior, "count": np.array([self.count])}
+
+    @classmethod
+    def from_arrays(cls, model: IRT, arrays: dict[str, np.ndarray]) -> IRTOnlineState:
+        state = cls(model)
+        state.log_posterior = np.asarray(arrays["log_posterior"], dtype=np.float64)
+        state.count = int(arrays["count"][0])
+        return state

@@ -88,6 +88,16 @@ def make_batch(enc: Encoded, learners: np.ndarray, *, pad_item: int, pad_skill: 
     }
 
 
+def item_skill_table(enc: Encoded, vocab: Vocabulary) -> np.ndarray:
+    """(n_items, K) the skill codes of each known item, as first seen in `enc` (padding where an item
+    never occurs): what a serving state needs to score the whole bank."""
+    table = np.full((vocab.n_items, enc.skill.shape[1]), vocab.n_skills + 1, dtype=np.int64)
+    items, first = np.unique(enc.item, return_index=True)
+    known = items < vocab.n_items
+    table[items[known]] = enc.skill[first[known]]
+    return table
+
+
 def shrunk_item_logits(enc: Encoded, n_items: int, prior_count: float) -> np.ndarray:
     """(n_items,) each item's log-odds of success relative to the whole training set, shrunk toward 0
     by `prior_count` pseudo-answers: a sensible start for per-item biases (rare items included)."""
