@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30, help="most epochs (early stopping on validation AUC)")
     parser.add_argument("--name", default="attn", help="registry name of the model to train (attn, dkt, irt, ensemble)")
     parser.add_argument("--model", type=Path, help="a saved model to load instead of training one")
+    parser.add_argument("--save", type=Path, help="save the trained model here (to time it again with --model)")
     parser.add_argument("--learners", type=int, default=50)
     parser.add_argument("--steps", type=int, default=300, help="responses replayed per learner (at most)")
     parser.add_argument("--threads", type=int, default=1)
@@ -55,6 +56,8 @@ def main() -> None:
         model = load_model(str(args.model))
     else:
         model = make_model(args.name, max_epochs=args.epochs).fit(split.train, split.valid)
+        if args.save:
+            model.save(args.save)
     attn = [m for m in [model, *getattr(model, "members_", [])] if isinstance(m, AttentionKT)]
     test = split.test
     items = model.vocab_.items(test)

@@ -76,6 +76,8 @@ def test_ensemble_online_state_matches_batch_predictions(simulated: Responses, t
         assert state.predict(items[t : t + 1])[0] == pytest.approx(batch[t], abs=1e-5)
         state.update(int(items[t]), skills[t], int(learner.correct[t]))
     assert state.count == len(learner) and state.predict().shape == (model.vocab_.n_items,)
+    members = model.combine([s.predict() for s in state.states])  # the whole bank, member by member
+    np.testing.assert_allclose(state.predict(), members, atol=1e-5)
     loaded = EnsembleKT.load(model.save(tmp_path / "ens"))
     again = EnsembleOnlineState.from_arrays(loaded, state.to_arrays())
     np.testing.assert_allclose(again.predict(items[:5]), state.predict(items[:5]), rtol=1e-5)

@@ -38,7 +38,7 @@ REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {
     "bestlr": ("BestLR", {}),
     "dkt": ("DKT", {}),
     "attn": ("AttentionKT", {}),
-    "ensemble": ("EnsembleKT", {}),  # attn + dkt + irt, mean logit
+    "ensemble": ("EnsembleKT", {}),  # attn + dkt + irt, logits stacked on the validation learners
 }
 DEFAULT_MODEL = "attn"  # best of our models on assist2009_pid (5 folds) and statics (fold 1): docs/benchmarks.md
 SAVED_CLASSES: dict[str, str] = {"irt": "IRT", "bkt": "BKT", "pfa": "PFA", "bestlr": "BestLR", "dkt": "DKT",

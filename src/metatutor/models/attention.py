@@ -515,13 +515,21 @@ class OnlineState:
     def predict(self, items: np.ndarray | None = None, *, exact: bool = False) -> np.ndarray:
         """P(correct) on each item code in `items` as the next response. Default: every known item,
         interpolated through the model's `BankPlan` (`exact=True`: each item run through the network)."""
-        net, model = eval_mode(self.net), self.model
         if items is None and not exact:
-            plan = self.plan or model.bank_plan()
-            last: nn.Linear = net.out[3]  # type: ignore[assignment]
-            hidden = plan.combine(self.hidden(plan.x)).clamp_(min=0.0)  # ReLU; dropout is off
-            logit = torch.addmv(plan.bias + last.bias, hidden, last.weight[0])
-            return torch.sigmoid(logit).numpy().astype(np.float64)
+            return torch.sigmoid(self.predict_logit()).numpy().astype(np.float64)
+        return self._exact(items)
+
+    @torch.no_grad()
+    def predict_logit(self) -> torch.Tensor:
+        """(N,) float32 logits of every known item as the next response, through the `BankPlan`."""
+        net = eval_mode(self.net)
+        plan = self.plan or self.model.bank_plan()
+        last: nn.Linear = net.out[3]  # type: ignore[assignment]
+        hidden = plan.combine(self.hidden(plan.x)).clamp_(min=0.0)  # ReLU; dropout is off
+        return torch.addmv(plan.bias + last.bias, hidden, last.weight[0])
+
+    def _exact(self, items: np.ndarray | None) -> np.ndarray:
+        net, model = eval_mode(self.net), self.model
         codes = np.arange(model.vocab_.n_items) if items is None else np.asarray(items)
         skills = np.full((len(codes), model.max_skills_), model.vocab_.n_skills + 1, dtype=np.int64)
         known = codes < model.vocab_.n_items

@@ -24,7 +24,8 @@ Glossary: B learners, T steps, K skills per response, D embedding size, H hidden
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 import numpy as np
@@ -252,11 +253,14 @@ class DKT(LearnerModel):
             first: nn.Linear = net.out.mlp[0]  # type: ignore[assignment]
             last: nn.Linear = net.out.mlp[3]  # type: ignore[assignment]
             hidden = self.config.hidden
-            count = (skill != net.out.pad).sum(-1, keepdim=True).clamp(min=1)
+            sets, group = np.unique(self.item_skills_, axis=0, return_inverse=True)  # the read-out depends
+            set_skill = torch.as_tensor(sets)  # on the skill set only: one row per set
+            count = (set_skill != net.out.pad).sum(-1, keepdim=True).clamp(min=1)
             self._bank = DKTBank(
-                question=q[0] @ first.weight[:, hidden:].T + first.bias,
+                question=(q[0] @ first.weight[:, hidden:].T + first.bias).contiguous(),
                 state_weight=first.weight[:, :hidden].clone(),
-                readout=net.out.readout(skill).sum(1) / count,
+                readout=net.out.readout(set_skill).sum(1) / count,
+                skill_set=torch.as_tensor(group.reshape(-1)).long(),
                 out_weight=last.weight[0].clone(),
                 bias=net.item_bias.weight[: self.vocab_.n_items, 0] + last.bias,
             )
@@ -281,16 +285,28 @@ class DKT(LearnerModel):
         self.max_skills_ = int(extra["max_skills"])
 
 
-@dataclass(frozen=True)
+@dataclass
 class DKTBank:
     """The head's per-item parts, so that scoring N items from a state h is
-    relu(question + state_weight h) · out_weight + readout h + bias: two (N, H) products."""
+    relu(question + state_weight h) · out_weight + (readout h)[skill_set] + bias: one (N, H) pass, written
+    into a buffer kept here (allocating 8 MB per call cost more than the arithmetic)."""
 
     question: torch.Tensor  # (N, H) the first layer's part of each item's question, plus its bias
     state_weight: torch.Tensor  # (H, H) the first layer's part of the state
-    readout: torch.Tensor  # (N, H) mean of the item's skills' read-out vectors w_s
+    readout: torch.Tensor  # (S, H) mean of each skill set's read-out vectors w_s
+    skill_set: torch.Tensor  # (N,) each item's skill set
     out_weight: torch.Tensor  # (H,) the last layer
     bias: torch.Tensor  # (N,) β_i plus the last layer's bias
+    _buffer: torch.Tensor | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """(N,) logits of every item from the state h (H,)."""
+        with self._lock:  # one buffer per model: callers in other threads wait their turn
+            if self._buffer is None:
+                self._buffer = torch.empty_like(self.question)
+            hidden = torch.add(self.question, self.state_weight @ h, out=self._buffer).clamp_(min=0.0)
+            return torch.addmv((self.readout @ h)[self.skill_set] + self.bias, hidden, self.out_weight)
 
 
 class DKTOnlineState:
@@ -321,12 +337,9 @@ class DKTOnlineState:
     @torch.no_grad()
     def predict(self, items: np.ndarray | None = None) -> np.ndarray:
         """P(correct) on each item code in `items` as the next response (default: every known item)."""
-        net, model, h = eval_mode(self.net), self.model, self.state
         if items is None:
-            bank = model.bank()
-            hidden = (bank.question + bank.state_weight @ h).clamp_(min=0.0)
-            logit = torch.addmv(torch.addmv(bank.bias, bank.readout, h), hidden, bank.out_weight)
-            return torch.sigmoid(logit).numpy().astype(np.float64)
+            return torch.sigmoid(self.predict_logit()).numpy().astype(np.float64)
+        net, model, h = eval_mode(self.net), self.model, self.state
         codes = np.asarray(items)
         skills = np.full((len(codes), model.max_skills_), model.vocab_.n_skills + 1, dtype=np.int64)
         known = codes < model.vocab_.n_items
@@ -336,6 +349,11 @@ class DKTOnlineState:
         q, _ = net.question(item, skill)
         logit = net.out(h.expand(1, len(codes), -1), q, skill) + net.item_bias(item).squeeze(-1)
         return sigmoid(logit[0].double().numpy())
+
+    @torch.no_grad()
+    def predict_logit(self) -> torch.Tensor:
+        """(N,) float32 logits of every known item as the next response."""
+        return self.model.bank().logits(self.state)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The state as plain arrays (for a database or safetensors)."""

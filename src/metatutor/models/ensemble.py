@@ -42,6 +42,8 @@ class ServingState(Protocol):
 
     def predict(self, items: np.ndarray | None = None) -> np.ndarray: ...
 
+    def predict_logit(self) -> Any: ...  # (N,) float32 logits of the whole bank (array or tensor)
+
     def to_arrays(self) -> dict[str, np.ndarray]: ...
 
 
@@ -166,6 +168,12 @@ class EnsembleOnlineState:
 
     def predict(self, items: np.ndarray | None = None) -> np.ndarray:
         """P(correct) on each item code in `items` as the next response (default: every known item)."""
+        if items is None:  # the members' float32 logits, combined once
+            model = self.model
+            total = np.full(model.vocab_.n_items, model.intercept_, dtype=np.float32)
+            for w, state in zip(model.weights_, self.states, strict=True):
+                total += np.float32(w) * np.asarray(state.predict_logit())
+            return np.asarray(sigmoid(total.astype(np.float64)))
         return self.model.combine([s.predict(items) for s in self.states])
 
     def to_arrays(self) -> dict[str, np.ndarray]:

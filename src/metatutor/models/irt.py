@@ -142,10 +142,11 @@ class IRT(LearnerModel):
         return IRTOnlineState(self)
 
     def grid_probabilities(self) -> np.ndarray:
-        """(I, G) P(correct) of every known item at each grid ability; computed once per model."""
+        """(I, G) P(correct) of every known item at each grid ability (float32); computed once per model."""
         self._check_fitted()
         if "_grid_p" not in self.__dict__:
-            self._grid_p = sigmoid(self.discrimination_[:, None] * (GRID[None, :] - self.difficulty_[:, None]))
+            p = sigmoid(self.discrimination_[:, None] * (GRID[None, :] - self.difficulty_[:, None]))
+            self._grid_p = np.ascontiguousarray(p, dtype=np.float32)  # float32: a quarter of the memory traffic
         return self._grid_p
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
@@ -199,9 +200,14 @@ class IRTOnlineState:
         """P(correct) on each item code in `items` as the next response (default: every known item)."""
         post = self.posterior()
         if items is None:
-            return np.asarray(self.model.grid_probabilities() @ post)
+            return (self.model.grid_probabilities() @ post.astype(np.float32)).astype(np.float64)
         params = np.array([self._parameters(int(i), None) for i in np.asarray(items)]).reshape(-1, 2)
         return np.asarray(sigmoid(params[:, 1:] * (GRID[None, :] - params[:, :1])) @ post)
+
+    def predict_logit(self) -> np.ndarray:
+        """(I,) float32 logits of every known item's P(correct) as the next response."""
+        p = np.clip(self.model.grid_probabilities() @ self.posterior().astype(np.float32), 1e-6, 1 - 1e-6)
+        return np.asarray(np.log(p) - np.log1p(-p))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The state as plain arrays (for a database or safetensors)."""
