@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
@@ -46,6 +46,7 @@ from metatutor.models.training import (
 )
 
 log = logging.getLogger(__name__)
+_BANK_LOCK = threading.Lock()  # guards the banks' scratch buffers (a lock in the bank would not deep-copy)
 
 
 @dataclass(frozen=True)
@@ -298,11 +299,10 @@ class DKTBank:
     out_weight: torch.Tensor  # (H,) the last layer
     bias: torch.Tensor  # (N,) β_i plus the last layer's bias
     _buffer: torch.Tensor | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """(N,) logits of every item from the state h (H,)."""
-        with self._lock:  # one buffer per model: callers in other threads wait their turn
+        with _BANK_LOCK:  # one buffer per model: callers in other threads wait their turn
             if self._buffer is None:
                 self._buffer = torch.empty_like(self.question)
             hidden = torch.add(self.question, self.state_weight @ h, out=self._buffer).clamp_(min=0.0)
