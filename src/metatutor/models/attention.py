@@ -32,7 +32,7 @@ from torch import nn
 
 from metatutor.data.responses import Responses
 from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
-from metatutor.models.sequences import Encoded, encode, item_skill_table
+from metatutor.models.sequences import Encoded, candidate_skills, encode, item_skill_table
 from metatutor.models.training import (
     BestEpoch,
     WeightAverage,
@@ -531,10 +531,7 @@ class OnlineState:
     def _exact(self, items: np.ndarray | None) -> np.ndarray:
         net, model = eval_mode(self.net), self.model
         codes = np.arange(model.vocab_.n_items) if items is None else np.asarray(items)
-        skills = np.full((len(codes), model.max_skills_), model.vocab_.n_skills + 1, dtype=np.int64)
-        known = codes < model.vocab_.n_items
-        skills[known] = model.item_skills_[codes[known]]
-        skills[~known, 0] = model.vocab_.n_skills
+        skills = candidate_skills(codes, model.item_skills_, model.vocab_)
         item = torch.as_tensor(codes).long()
         x = net.question(torch.as_tensor(skills), net.difficulty(item))
         return sigmoid((self.logits(x) + net.item_bias(item).view(-1)).double().numpy())

@@ -34,7 +34,7 @@ from torch import nn
 
 from metatutor.data.responses import Responses
 from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
-from metatutor.models.sequences import Encoded, encode, item_skill_table, length_batches, make_batch
+from metatutor.models.sequences import Encoded, candidate_skills, encode, item_skill_table, length_batches, make_batch
 from metatutor.models.training import (
     BestEpoch,
     WeightAverage,
@@ -341,10 +341,7 @@ class DKTOnlineState:
             return torch.sigmoid(self.predict_logit()).numpy().astype(np.float64)
         net, model, h = eval_mode(self.net), self.model, self.state
         codes = np.asarray(items)
-        skills = np.full((len(codes), model.max_skills_), model.vocab_.n_skills + 1, dtype=np.int64)
-        known = codes < model.vocab_.n_items
-        skills[known] = model.item_skills_[codes[known]]
-        skills[~known, 0] = model.vocab_.n_skills
+        skills = candidate_skills(codes, model.item_skills_, model.vocab_)
         item, skill = torch.as_tensor(codes).long()[None], torch.as_tensor(skills)[None]
         q, _ = net.question(item, skill)
         logit = net.out(h.expand(1, len(codes), -1), q, skill) + net.item_bias(item).squeeze(-1)

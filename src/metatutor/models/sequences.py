@@ -98,6 +98,16 @@ def item_skill_table(enc: Encoded, vocab: Vocabulary) -> np.ndarray:
     return table
 
 
+def candidate_skills(codes: np.ndarray, table: np.ndarray, vocab: Vocabulary) -> np.ndarray:
+    """(M, K) skill codes of item codes to score: a known item's row of `table` (`item_skill_table`),
+    an unknown one (code ≥ n_items) the "unknown skill"."""
+    skills = np.full((len(codes), table.shape[1]), vocab.n_skills + 1, dtype=np.int64)
+    known = codes < vocab.n_items
+    skills[known] = table[codes[known]]
+    skills[~known, 0] = vocab.n_skills
+    return skills
+
+
 def shrunk_item_logits(enc: Encoded, n_items: int, prior_count: float) -> np.ndarray:
     """(n_items,) each item's log-odds of success relative to the whole training set, shrunk toward 0
     by `prior_count` pseudo-answers: a sensible start for per-item biases (rare items included)."""
