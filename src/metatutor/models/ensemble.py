@@ -6,7 +6,7 @@ or with `weights="equal"`, w = 1/M and c = 0: the mean logit.
 Different model families make different errors: on assist2009_pid fold 1's validation learners the
 attention model (0.7765 AUC) and DKT (0.7770) averaged to 0.7822, and 0.7851 with IRT's posterior
 predictive as a third member (0.7857 stacked, cross-fitted); on pyKT's assist2015, where IRT is weak,
-stacking gives it a small weight where the mean logit lost 0.005 (docs/benchmarks.md §3). Training time
+stacking gives it a small weight where the mean logit lost 0.002 (docs/benchmarks.md §3). Training time
 is the members' sum. When every member has an online state (attn, dkt, irt), so does the ensemble
 (`EnsembleOnlineState`): one update per member, the same weighted logits.
 
@@ -83,7 +83,7 @@ class EnsembleKT(LearnerModel):
         if self.config.weights == "stacked" and valid is not None and len(np.unique(valid.correct)) == 2:
             from sklearn.linear_model import LogisticRegression
 
-            x = np.stack([logit(np.clip(m.predict_proba(valid), 1e-6, 1 - 1e-6)) for m in self.members_], axis=1)
+            x = np.stack([logit(m.predict_proba(valid)) for m in self.members_], axis=1)
             stack = LogisticRegression(C=self.config.stack_c).fit(x, valid.correct)
             self.weights_, self.intercept_ = stack.coef_[0].astype(np.float64), float(stack.intercept_[0])
             log.info("ensemble weights %s, intercept %.3f", np.round(self.weights_, 3), self.intercept_)
@@ -91,7 +91,7 @@ class EnsembleKT(LearnerModel):
 
     def combine(self, probabilities: list[np.ndarray]) -> np.ndarray:
         """σ(w · logits + c) of the members' probabilities (one array per member)."""
-        logits = np.stack([logit(np.clip(p, 1e-6, 1 - 1e-6)) for p in probabilities], axis=-1)
+        logits = np.stack([logit(p) for p in probabilities], axis=-1)
         return sigmoid(logits @ self.weights_ + self.intercept_)
 
     def predict_proba(self, responses: Responses) -> np.ndarray:

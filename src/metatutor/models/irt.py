@@ -23,6 +23,7 @@ import numpy as np
 from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError
 from metatutor.models.base import LearnerModel, Vocabulary, segment_ids, sigmoid
+from metatutor.models.base import logit as log_odds  # "logit" names local arrays below
 
 log = logging.getLogger(__name__)
 GRID = np.linspace(-5.0, 5.0, 81)
@@ -206,8 +207,7 @@ class IRTOnlineState:
 
     def predict_logit(self) -> np.ndarray:
         """(I,) float32 logits of every known item's P(correct) as the next response."""
-        p = np.clip(self.model.grid_probabilities() @ self.posterior().astype(np.float32), 1e-6, 1 - 1e-6)
-        return np.asarray(np.log(p) - np.log1p(-p))
+        return np.asarray(log_odds(self.model.grid_probabilities() @ self.posterior().astype(np.float32)))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The state as plain arrays (for a database or safetensors)."""
