@@ -309,6 +309,148 @@ def benchmark_practice(
     _write_outputs(result, json_path, markdown, plot)
 
 
+class _EpochStatus(logging.Handler):
+    """Shows the models' per-epoch log lines (`<name> epoch N: {...}`) on a Rich status line."""
+
+    def __init__(self, status: Any) -> None:
+        super().__init__(logging.INFO)
+        self.status = status
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if len(args) == 3 and isinstance(args[2], dict):
+            name, epoch = args[:2]
+            info: dict[str, float] = args[2]
+            auc = f", valid AUC {info['valid_auc']:.4f}" if "valid_auc" in info else ""
+            self.status.update(f"fitting {name}: epoch {epoch}{auc} ({info.get('seconds', 0):.0f} s)")
+
+
+@contextlib.contextmanager
+def _epoch_status(title: str) -> Iterator[None]:
+    """A status line that follows the models' epochs (their INFO log), without printing the log itself
+    unless --verbose asked for it."""
+    logger = logging.getLogger("metatutor")
+    verbose = logging.getLogger().getEffectiveLevel() <= logging.INFO
+    saved = logger.level, logger.propagate
+    with err.status(title) as status:
+        handler = _EpochStatus(status)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = verbose
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(saved[0])
+            logger.propagate = saved[1]
+
+
+def _write_table(frame: Any, path: Path) -> None:
+    """CSV, TSV or Parquet by the file's suffix."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame.to_parquet(path)
+    elif suffix in (".csv", ".tsv", ".txt"):
+        frame.to_csv(path, sep="\t" if suffix == ".tsv" else ",")
+    else:
+        raise ConfigError(f"write {path.name} as .csv, .tsv or .parquet")
+
+
+@app.command()
+@friendly
+def train(
+    data: Annotated[Path, typer.Argument(help="Response logs: a file or a dataset folder (every learner in it).")],
+    out: Annotated[Path, typer.Option(help="Folder to save the fitted model in.")],
+    model: Annotated[str, typer.Option(help="Registry name: default (= attn), attn, dkt, ensemble, irt, bkt, "
+                                            "pfa, bestlr, ...")] = "default",
+    valid: Annotated[float, typer.Option(help="Fraction of learners held out to early-stop and score it.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the model.")] = 0,
+    max_epochs: Annotated[int | None, typer.Option(help="Most epochs (neural models; default: theirs).")] = None,
+    format: FormatOption = None,
+    columns: Annotated[str | None, typer.Option(help="Column mapping, e.g. learner=stu,item=q,correct=ok.")] = None,
+) -> None:
+    """Fit a learner model on response logs and save it (with a training.json saying what it saw):
+    a seeded share of the learners validates (early stopping), the rest trains."""
+    import time
+
+    from metatutor.data import holdout_split, read_responses
+    from metatutor.evaluation.metrics import score
+    from metatutor.models import make_model
+    from metatutor.models.provenance import TrainingRecord, learner_digests
+
+    with err.status(f"reading {data}…"):
+        responses = read_responses(data, format=format, columns=_parse_columns(columns))
+    fit_on, valid_on = holdout_split(responses, valid_fraction=valid, random_state=seed)
+    settings: dict[str, Any] = {"random_state": seed}
+    if max_epochs is not None:
+        settings["max_epochs"] = max_epochs
+    learner_model = make_model(model, **settings)
+    t0 = time.perf_counter()
+    with _epoch_status(f"fitting {model} on {fit_on.n_learners} learners…"):
+        learner_model.fit(fit_on, valid_on)
+    seconds = time.perf_counter() - t0
+    valid_auc = None if valid_on is None else score(valid_on.correct, learner_model.predict_proba(valid_on))["auc"]
+    learner_model.save(out)
+    seen = responses.learners_present()
+    record = TrainingRecord(model=model, data=str(data), seed=seed, train_learners=fit_on.n_learners,
+                            valid_learners=0 if valid_on is None else valid_on.n_learners,
+                            train_responses=len(fit_on), valid_auc=valid_auc, seconds=round(seconds, 1),
+                            epochs=list(getattr(learner_model, "history_", [])), learners_seen=learner_digests(seen))
+    record.write(out)
+    table = Table(title=f"{model} fitted on {data.name}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", justify="right")
+    table.add_row("training learners / responses", f"{fit_on.n_learners} / {len(fit_on)}")
+    table.add_row("validation learners", str(record.valid_learners))
+    if valid_auc is not None:
+        table.add_row("validation AUC", f"{valid_auc:.4f} (these learners early-stopped it: optimistic)")
+    table.add_row("fit time", f"{seconds:.1f} s")
+    table.add_row("saved to", str(out))
+    console.print(table)
+
+
+@app.command()
+@friendly
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="A model folder written by `metatutor train` or `save`.")],
+    data: Annotated[Path, typer.Argument(help="Response logs to score (a file or a dataset folder).")],
+    out: Annotated[Path | None, typer.Option(help="Write each response's P(correct), from the learner's earlier "
+                                                  "responses only (.csv, .tsv or .parquet).")] = None,
+    mastery: Annotated[Path | None, typer.Option(help="Write each learner's mastery of each skill after all their "
+                                                      "responses (learners x skills).")] = None,
+    format: FormatOption = None,
+    columns: Annotated[str | None, typer.Option(help="Column mapping, e.g. learner=stu,item=q,correct=ok.")] = None,
+) -> None:
+    """Score response logs with a saved model: P(correct) of every response as it came (and AUC, accuracy,
+    RMSE against the answers), and where asked each learner's mastery per skill."""
+    from metatutor.data import read_responses
+    from metatutor.evaluation.metrics import score
+    from metatutor.models import load_model
+    from metatutor.models.provenance import TrainingRecord
+
+    learner_model = load_model(str(model_dir))
+    with err.status(f"reading {data}…"):
+        responses = read_responses(data, format=format, columns=_parse_columns(columns))
+    with err.status(f"scoring {len(responses)} responses…"):
+        proba = learner_model.predict_proba(responses)
+    if out is not None:
+        frame = responses.to_frame()
+        frame["p_correct"] = proba
+        _write_table(frame.set_index("learner"), out)
+    if mastery is not None:
+        _write_table(learner_model.mastery(responses), mastery)
+    s = score(responses.correct, proba)
+    record = TrainingRecord.read(model_dir)
+    seen = record.seen(responses) if record is not None else None
+    console.print(f"{len(responses)} responses of {responses.n_learners} learners: AUC {s['auc']:.4f}, "
+                  f"accuracy {s['acc']:.4f}, RMSE {s['rmse']:.4f}")
+    if seen:
+        err.print(f"[yellow]warning:[/] {seen} of these {responses.n_learners} learners were in the model's "
+                  "training or validation data: these figures are not a test on new learners", highlight=False)
+    elif seen is None:
+        err.print("note: the model has no training.json, so which learners it has seen is unknown", highlight=False)
+
+
 def _need_service_extra() -> None:
     """A one-paragraph error (exit code 2) rather than a traceback when the `service` extra is missing."""
     import importlib.util

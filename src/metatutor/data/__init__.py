@@ -3,6 +3,6 @@
 from metatutor.data.folders import DatasetFolder
 from metatutor.data.readers import FORMATS, read_responses
 from metatutor.data.responses import Responses
-from metatutor.data.splits import Split, kfold_splits
+from metatutor.data.splits import Split, holdout_split, kfold_splits
 
-__all__ = ["FORMATS", "DatasetFolder", "Responses", "Split", "kfold_splits", "read_responses"]
+__all__ = ["FORMATS", "DatasetFolder", "Responses", "Split", "holdout_split", "kfold_splits", "read_responses"]

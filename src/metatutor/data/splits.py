@@ -54,3 +54,19 @@ def kfold_splits(responses: Responses, *, k: int = 5, valid_fraction: float = 0.
             )
         )
     return splits
+
+
+def holdout_split(responses: Responses, *, valid_fraction: float = 0.2,
+                  random_state: int | None = 0) -> tuple[Responses, Responses | None]:
+    """Seeded learner-level split of one dataset into training and validation learners (for fitting a
+    model to deploy: validation learners early-stop it). `valid_fraction` 0 keeps every learner for training."""
+    if not 0.0 <= valid_fraction < 1.0:
+        raise ConfigError(f"the validation fraction must be in [0, 1), not {valid_fraction}")
+    learners = responses.learners_present()
+    n_valid = round(valid_fraction * len(learners))
+    if n_valid and len(learners) - n_valid < 1:
+        raise ConfigError(f"{len(learners)} learners leave none to train on with {valid_fraction:.0%} validating")
+    if not n_valid:
+        return responses, None
+    perm = learners[np.random.default_rng(random_state).permutation(len(learners))]
+    return responses.select_learners(perm[n_valid:]), responses.select_learners(perm[:n_valid])
