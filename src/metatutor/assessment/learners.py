@@ -52,19 +52,31 @@ def item_parameters(bank: ItemBank, responses: Responses) -> tuple[np.ndarray, n
 
 
 class IRTLearners:
-    """Calibrated IRT (abilities by EAP on a grid, predictions by the posterior predictive)."""
+    """Calibrated IRT (abilities by EAP on a grid, predictions by the posterior predictive).
 
-    def __init__(self, kind: str = "2pl") -> None:
-        self.kind = kind
+    With `taker_prior` (the default), predicting learner l's answer to item j starts from the abilities of
+    the learners who answered j in training rather than from N(0, 1): θ | l answers j ~ N(m_j, s²), with m_j
+    their mean EAP ability shrunk towards its skill's (`taker_abilities`). Items are not handed out at
+    random: a problem that the platform gives to struggling learners is answered by weaker learners than
+    its difficulty alone says, and the item's population statistics know it (so does any model that learns
+    an item bias from its takers, such as DKT's or BOBCAT's). Only `predict` uses it; `ability`, and hence
+    maximum-information selection, keep the N(0, 1) prior.
+    """
+
+    def __init__(self, kind: str = "2pl", *, taker_prior: bool = True) -> None:
+        self.kind, self.taker_prior = kind, taker_prior
         self.name = f"irt-{kind}"
 
     def fit(self, train: Responses, valid: Responses | None = None) -> Self:
+        """Calibrate the bank on `train` (marginal MAP by EM). `valid` is accepted for the `CATLearners`
+        protocol and not used: calibration has no epochs to stop early."""
         # a skill-centred difficulty prior and a tighter slope prior (most items have a few dozen answers, and
         # maximum information picks the slopes that chance inflated): chosen on fold 1's validation learners
         # of assist2009_pid (docs/benchmarks.md §4a)
         config = CalibrationConfig(max_iter=60, skill_prior=True, log_discrimination_sd=0.3)
         self.bank_ = ItemBank.calibrate(train, kind=self.kind, config=config)
         self.a_, self.b_, self.c_ = item_parameters(self.bank_, train)
+        self.taker_mean_, self.taker_sd_ = taker_abilities(train, self.a_, self.b_, self.c_)
         return self
 
     def log_posterior(self, items: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -83,10 +95,49 @@ class IRTLearners:
         return np.asarray(self.posterior(items, y) @ SEL_GRID)
 
     def predict(self, items: np.ndarray, y: np.ndarray, query: np.ndarray) -> np.ndarray:
-        post = self.posterior(items, y)  # (L, G)
         p = p_correct(SEL_GRID[None, None, :], self.a_[query][..., None], self.b_[query][..., None],
                       self.c_[query][..., None])  # (L, Q, G)
-        return np.asarray(np.einsum("lqg,lg->lq", p, post))
+        if not self.taker_prior:
+            return np.asarray(np.einsum("lqg,lg->lq", p, self.posterior(items, y)))
+        loglik = self.log_posterior(items, y) + 0.5 * SEL_GRID[None, :] ** 2  # (L, G): the answers alone
+        z = (SEL_GRID[None, None, :] - self.taker_mean_[query][..., None]) / self.taker_sd_
+        log_post = loglik[:, None, :] - 0.5 * z**2  # (L, Q, G): each query item's own prior
+        w = np.exp(log_post - log_post.max(axis=-1, keepdims=True))
+        return np.asarray((w * p).sum(-1) / w.sum(-1))
+
+
+def taker_abilities(train: Responses, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per item code: the mean EAP ability (N(0, 1) prior, all their answers) of the training learners who
+    answered it, shrunk towards the mean of its skill's takers by k pseudo-learners; and the spread s of
+    abilities around those means (their EAPs' deviations plus the mean posterior variance). Empirical Bayes,
+    nothing tuned: k = σ² / τ², σ² the within-item variance, τ² the between-item variance of the true means
+    (method of moments over items with ≥ 5 takers, at least 1% of σ²)."""
+    p = np.clip(p_correct(SEL_GRID[None, :], a[train.item][:, None], b[train.item][:, None], c[train.item][:, None]),
+                1e-9, 1 - 1e-9)  # (N, G)
+    loglik = np.zeros((len(train.learner_ids), len(SEL_GRID)))
+    np.add.at(loglik, train.learner, np.where(train.correct[:, None] > 0, np.log(p), np.log1p(-p)))
+    log_post = loglik - 0.5 * SEL_GRID[None, :] ** 2
+    post = np.exp(log_post - log_post.max(axis=1, keepdims=True))
+    post /= post.sum(axis=1, keepdims=True)
+    theta = post @ SEL_GRID
+    post_var = post @ SEL_GRID**2 - theta**2
+    n_items = len(train.item_ids)
+    skill = np.full(n_items, len(train.skill_ids))  # each item's first skill; the last code: none
+    has = train.n_skills_per_response > 0
+    skill[train.item[has]] = train.skill[train.skill_ptr[:-1][has]]
+    ability = theta[train.learner]
+    count = np.bincount(train.item, minlength=n_items).astype(np.float64)
+    raw = np.bincount(train.item, weights=ability, minlength=n_items) / np.maximum(count, 1)
+    per_skill = np.bincount(skill[train.item], weights=ability, minlength=len(train.skill_ids) + 1)
+    skill_mean = per_skill / np.maximum(np.bincount(skill[train.item], minlength=len(train.skill_ids) + 1), 1)
+    base = skill_mean[skill]
+    within = float(np.var(ability - raw[train.item]))
+    known = count >= 5
+    between = float(np.mean((raw - base)[known] ** 2 - within / count[known])) if known.any() else 0.0
+    k = within / max(between, 0.01 * within)
+    mean = (count * raw + k * base) / (count + k)
+    spread = float(np.sqrt(np.var(ability - mean[train.item]) + post_var[train.learner].mean()))
+    return mean, spread
 
 
 def random_choice(available: np.ndarray, rng: np.random.Generator) -> np.ndarray:
