@@ -141,7 +141,7 @@ def run_selection(pools: Pools, choose: Callable[[np.ndarray, np.ndarray, np.nda
 Chooser = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 Predictor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 # `default` is our recommended setting, fixed before any test fold was scored: 2PL + maximum information +
-# posterior-predictive, which beat the meta-learned selector on fold 1's VALIDATION learners (docs/benchmarks.md)
+# posterior predictive with the takers' ability prior, which beat the meta-learned selector on fold 1's VALIDATION learners (docs/benchmarks.md)
 DEFAULT_SELECTOR = "mfi"
 
 
