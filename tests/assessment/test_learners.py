@@ -59,3 +59,34 @@ def test_takers_prior_knows_who_answers_an_item() -> None:
     y = np.array([[1, 0]])
     both = model.predict(items, y, np.array([[codes["q25"], codes["q35"]]]))[0]
     assert both[1] > both[0]  # same calibrated difficulty, stronger takers
+
+
+def test_dkt_learner_model_scores_the_query_as_the_next_response(simulated: Responses) -> None:
+    from metatutor.assessment.learners import BlendLearners, DKTLearners
+    from metatutor.assessment.pools import first_attempts, make_pools
+
+    data = first_attempts(simulated, min_responses=20)
+    learners = data.learners_present()
+    train, test = data.select_learners(learners[:150]), data.select_learners(learners[150:])
+    dkt = DKTLearners(copies=1, max_epochs=2).fit(train)
+    pools = make_pools(test, seed=100)
+    items, y, query = pools.pool_item[:4, :3], pools.pool_y[:4, :3], pools.held_item[:4, :2]
+    p = dkt.predict(items, y, query)
+    assert p.shape == (4, 2) and np.all((p > 0) & (p < 1))
+    # the batched path equals the model's own serving state fed the same answers one by one
+    model = dkt.model_
+    for j in range(4):
+        state = model.online()
+        for i, answer in zip(items[j], y[j], strict=True):
+            code = int(dkt.code_[i])
+            state.update(code, dkt.skills_[code][: model.max_skills_], int(answer))
+        assert np.allclose(state.predict(dkt.code_[query[j]]), p[j], atol=1e-5)
+    # order matters to an LSTM, and no answers gives the population's start
+    assert not np.allclose(dkt.predict(items[:, ::-1], y[:, ::-1], query), p)
+    none = np.zeros((4, 0), dtype=np.int64)
+    assert dkt.predict(none, none, query).shape == (4, 2)
+    irt = IRTLearners("1pl").fit(train)
+    blend = BlendLearners(irt, dkt).predict(items, y, query)
+    to_logit = lambda q: np.log(q / (1 - q))  # noqa: E731
+    mean = (to_logit(irt.predict(items, y, query)) + to_logit(p)) / 2
+    assert np.allclose(blend, 1 / (1 + np.exp(-mean)))

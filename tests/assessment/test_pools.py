@@ -26,3 +26,22 @@ def test_pools_hold_out_a_fifth_and_are_seeded(simulated: Responses) -> None:
         mine = set(data.item[lo: lo + lengths[j]])
         pool, held = set(a.pool_item[j][a.pool_mask[j]]), set(a.held_item[j][a.held_mask[j]])
         assert not pool & held and pool | held == mine
+
+
+def test_shuffled_orders_keep_each_learners_answers(simulated: Responses) -> None:
+    from metatutor.assessment.pools import shuffled_orders
+
+    data = first_attempts(simulated, min_responses=20)
+    out = shuffled_orders(data, copies=2, seed=3)
+    assert out.n_learners == 2 * data.n_learners and len(out) == 2 * len(data)
+    first = data.learners_present()[0]
+    mine = data.select_learners([first]).to_frame()
+    orders = []
+    for c in (0, 1):
+        copy = out.select_learners([f"{first}#{c}"]).to_frame()
+        assert sorted(zip(copy.item, copy.correct, copy.skill, strict=True)) == \
+            sorted(zip(mine.item, mine.correct, mine.skill, strict=True))
+        orders.append(list(copy.item))
+    assert orders[0] != orders[1] and orders[0] != list(mine.item)  # two random orders, not the platform's
+    again = shuffled_orders(data, copies=2, seed=3)
+    assert list(again.item_ids[again.item]) == list(out.item_ids[out.item])

@@ -6,14 +6,20 @@ Glossary: L learners, n answered, Q query items, P pool slots, G grid points.
 
 from __future__ import annotations
 
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 import numpy as np
+import torch
 
 from metatutor.assessment.bank import ItemBank
 from metatutor.assessment.calibration import CalibrationConfig
 from metatutor.assessment.irt import GRID, fisher_information, p_correct
+from metatutor.assessment.pools import shuffled_orders
 from metatutor.data.responses import Responses, codes_for
+from metatutor.models.base import logit, sigmoid
+from metatutor.models.dkt import DKT
+from metatutor.models.sequences import candidate_skills
+from metatutor.models.training import eval_mode
 
 SEL_GRID = GRID[::2]  # 61 points suffice for batched posteriors
 
@@ -104,6 +110,67 @@ class IRTLearners:
         log_post = loglik[:, None, :] - 0.5 * z**2  # (L, Q, G): each query item's own prior
         w = np.exp(log_post - log_post.max(axis=-1, keepdims=True))
         return np.asarray((w * p).sum(-1) / w.sum(-1))
+
+
+class DKTLearners:
+    """DKT as the adaptive test's learner model: the answered items run through the LSTM in the order they
+    were asked, and each query item is scored as the next response. Trained on the training learners' answers
+    in random orders (`copies` orders per learner, `pools.shuffled_orders`), since a test asks in the
+    selector's order, not the platform's; `valid` (in a random order too) early-stops it."""
+
+    name = "dkt"
+
+    def __init__(self, *, copies: int = 2, random_state: int = 0, **settings: Any) -> None:
+        self.copies, self.random_state, self.settings = copies, random_state, settings
+
+    def fit(self, train: Responses, valid: Responses | None = None) -> Self:
+        seed = self.random_state
+        self.model_ = DKT(random_state=seed, **self.settings).fit(
+            shuffled_orders(train, copies=self.copies, seed=seed),
+            None if valid is None else shuffled_orders(valid, seed=seed + 1))
+        vocab = self.model_.vocab_
+        code = codes_for(train.item_ids, vocab.item_ids)  # our item codes -> the model's (-1: unseen)
+        self.code_ = np.where(code >= 0, code, vocab.n_items)
+        self.skills_ = candidate_skills(np.arange(vocab.n_items + 1), self.model_.item_skills_, vocab)
+        return self
+
+    @torch.no_grad()
+    def logits(self, items: np.ndarray, y: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """(L, Q) logits of the query items after the answered (items, y) (L, n)."""
+        net = eval_mode(self.model_.net_)
+        n_l = len(items)
+        if items.shape[1]:
+            codes = self.code_[items]
+            _, x = net.inputs(torch.as_tensor(codes), torch.as_tensor(self.skills_[codes]),
+                              torch.as_tensor(np.ascontiguousarray(y), dtype=torch.float32))
+            h = net.lstm(x)[0][:, -1]  # (L, H) the state after the last answer
+        else:
+            h = net.h0.expand(n_l, -1)
+        codes = self.code_[query]
+        item, skill = torch.as_tensor(codes), torch.as_tensor(self.skills_[codes])
+        q, _ = net.question(item, skill)
+        out = net.out(h[:, None, :].expand(n_l, codes.shape[1], -1), q, skill) + net.item_bias(item).squeeze(-1)
+        return np.asarray(out.double().numpy())
+
+    def predict(self, items: np.ndarray, y: np.ndarray, query: np.ndarray) -> np.ndarray:
+        return np.asarray(sigmoid(self.logits(items, y, query)))
+
+
+class BlendLearners:
+    """The mean logit of several fitted learner models' predictions (no weights to fit)."""
+
+    def __init__(self, *members: CATLearners) -> None:
+        self.members = members
+        self.name = "+".join(m.name for m in members)
+
+    def fit(self, train: Responses, valid: Responses | None = None) -> Self:
+        for m in self.members:
+            m.fit(train, valid)
+        return self
+
+    def predict(self, items: np.ndarray, y: np.ndarray, query: np.ndarray) -> np.ndarray:
+        total = sum(logit(m.predict(items, y, query)) for m in self.members)
+        return np.asarray(sigmoid(np.asarray(total) / len(self.members)))
 
 
 def taker_abilities(train: Responses, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, float]:

@@ -56,3 +56,18 @@ def make_pools(responses: Responses, *, seed: int, held_fraction: float = 0.2) -
     cols_p, cols_h = np.arange(pool_item.shape[1]), np.arange(held_item.shape[1])
     return Pools(pool_item=pool_item, pool_y=pool_y, pool_mask=cols_p[None, :] < n_pool[:, None],
                  held_item=held_item, held_y=held_y, held_mask=cols_h[None, :] < n_held[:, None])
+
+
+def shuffled_orders(responses: Responses, *, copies: int = 1, seed: int = 0) -> Responses:
+    """Each learner's responses in a random order (`copies` independent orders, the learner ids suffixed
+    `#0`, `#1`, ...): sequences for training a sequence model that will see answers in a selector's order,
+    not in the platform's."""
+    frame = responses.to_frame().drop(columns=["order", "timestamp"], errors="ignore")
+    rng = np.random.default_rng(seed)
+    parts = []
+    for c in range(copies):
+        key = rng.random(len(frame))
+        part = frame.assign(_key=key).sort_values(["learner", "_key"], kind="stable").drop(columns="_key")
+        parts.append(part.assign(learner=part["learner"].astype(str) + f"#{c}"))
+    out = pd.concat(parts, ignore_index=True)
+    return Responses.from_frame(out.assign(timestamp=np.arange(len(out), dtype=np.float64)), merge_multiskill=False)
