@@ -14,7 +14,7 @@ import torch
 from metatutor.assessment.bank import ItemBank
 from metatutor.assessment.calibration import CalibrationConfig
 from metatutor.assessment.irt import GRID, fisher_information, p_correct
-from metatutor.assessment.pools import shuffled_orders
+from metatutor.assessment.pools import item_skills, shuffled_orders
 from metatutor.data.responses import Responses, codes_for
 from metatutor.models.base import logit, sigmoid
 from metatutor.models.dkt import DKT
@@ -47,9 +47,7 @@ def item_parameters(bank: ItemBank, responses: Responses) -> tuple[np.ndarray, n
         sk = bank.skill[known]
         for s in np.unique(sk[sk >= 0]):
             skill_mean[int(bank_skill_codes[s])] = float(bank.b[known][sk == s].mean())
-    first = np.full(n, -1)
-    has = responses.n_skills_per_response > 0
-    first[responses.item[has]] = responses.skill[responses.skill_ptr[:-1][has]]
+    first = item_skills(responses, missing=-1)
     for item in np.flatnonzero(first >= 0):
         if int(first[item]) in skill_mean:
             b[item] = skill_mean[int(first[item])]
@@ -189,9 +187,7 @@ def taker_abilities(train: Responses, a: np.ndarray, b: np.ndarray, c: np.ndarra
     theta = post @ SEL_GRID
     post_var = post @ SEL_GRID**2 - theta**2
     n_items = len(train.item_ids)
-    skill = np.full(n_items, len(train.skill_ids))  # each item's first skill; the last code: none
-    has = train.n_skills_per_response > 0
-    skill[train.item[has]] = train.skill[train.skill_ptr[:-1][has]]
+    skill = item_skills(train, missing=len(train.skill_ids))  # the last code: no skill
     ability = theta[train.learner]
     count = np.bincount(train.item, minlength=n_items).astype(np.float64)
     raw = np.bincount(train.item, weights=ability, minlength=n_items) / np.maximum(count, 1)

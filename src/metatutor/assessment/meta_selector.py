@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
 from metatutor.assessment.learners import IRTLearners
-from metatutor.assessment.pools import Pools, make_pools
+from metatutor.assessment.pools import Pools, item_skills, make_pools
 from metatutor.data.responses import Responses
 
 log = logging.getLogger(__name__)
@@ -144,9 +144,7 @@ class MetaCAT:
         torch.manual_seed(cfg.random_state)
         rng = np.random.default_rng(cfg.random_state)
         irt = irt or IRTLearners("2pl").fit(train)
-        item_skill = np.full(len(train.item_ids), len(train.skill_ids))
-        has = train.n_skills_per_response > 0
-        item_skill[train.item[has]] = train.skill[train.skill_ptr[:-1][has]]
+        item_skill = item_skills(train, missing=len(train.skill_ids))
         self.net_ = MetaCATNet(irt.a_, -irt.a_ * irt.b_, item_skill, len(train.skill_ids), cfg)
         self.policy_ = Policy(6)
         valid_pools = make_pools(valid, seed=cfg.random_state + 1) if valid is not None else None

@@ -14,6 +14,15 @@ import pandas as pd
 from metatutor.data.responses import Responses
 
 
+def item_skills(responses: Responses, *, missing: int) -> np.ndarray:
+    """(I,) a skill code for each item code of the vocabulary: the first skill of its responses (the last
+    response's, should they differ); `missing` for an item without one."""
+    out = np.full(len(responses.item_ids), missing, dtype=np.int64)
+    has = responses.n_skills_per_response > 0
+    out[responses.item[has]] = responses.skill[responses.skill_ptr[:-1][has]]
+    return out
+
+
 def first_attempts(responses: Responses, *, min_responses: int = 20) -> Responses:
     """Keep each learner's first attempt at each item, then only learners with >= min_responses."""
     first = ~pd.DataFrame({"l": responses.learner, "i": responses.item}).duplicated().to_numpy()
