@@ -36,6 +36,12 @@ def test_cat_benchmark_rows_and_summary(csv_path: Path) -> None:
         assert 0.5 < s["auc_at_n"]["10"] < 1
     # more answers, better predictions of the held-out responses
     assert data["summary"]["mfi"]["auc_at_n"]["10"] > data["summary"]["mfi"]["auc_at_n"]["1"]
+    # default's learner model was chosen on the fold's validation learners, and says which and why
+    choice = data["default_model"]["2"]
+    assert set(choice["valid_auc"]) == {"irt-2pl", "irt-2pl+dkt"}
+    assert choice["chosen"] == max(choice["valid_auc"], key=choice["valid_auc"].get)
+    if choice["chosen"] == "irt-2pl":  # then default predicts exactly as mfi does
+        assert data["summary"]["default"]["auc_at_n"] == data["summary"]["mfi"]["auc_at_n"]
 
 
 def test_meta_selector_trains_and_only_picks_from_the_pool(csv_path: Path) -> None:

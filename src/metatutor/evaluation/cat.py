@@ -32,6 +32,7 @@ from metatutor.assessment.pools import Pools, first_attempts, make_pools
 from metatutor.data.folders import DatasetFolder
 from metatutor.data.readers import read_responses
 from metatutor.data.responses import Responses
+from metatutor.data.splits import holdout_split
 from metatutor.errors import ConfigError
 from metatutor.evaluation.benchmark import BenchmarkResult
 from metatutor.evaluation.metrics import score
@@ -50,6 +51,7 @@ class CATResult(BenchmarkResult):
         super().__init__(task="cat", dataset=dataset, protocol=protocol)
         self.fit_seconds: dict[str, list[float]] = {}
         self.learners: dict[int, int] = {}
+        self.default_model: dict[int, dict[str, Any]] = {}  # per fold: the learner model `default` chose
 
     def summary(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -66,7 +68,7 @@ class CATResult(BenchmarkResult):
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "test_learners": self.learners}
+        return {**super().to_json(), "test_learners": self.learners, "default_model": self.default_model}
 
     def to_markdown(self) -> str:
         summary = self.summary()
@@ -148,9 +150,10 @@ def run_selection(pools: Pools, choose: Callable[[np.ndarray, np.ndarray, np.nda
 Chooser = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 Predictor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 # `default` is our recommended setting, fixed on fold 1's VALIDATION learners of assist2009_pid before any test
-# fold was scored (docs/benchmarks.md §4a): maximum-information questions on the 2PL, and held-out answers
-# predicted by the mean logit of the 2PL's posterior predictive (with the takers' ability prior) and of a DKT
-# trained on answers in random order. The mfi row keeps the 2PL's predictions alone.
+# fold was scored (docs/benchmarks.md §4a): maximum-information questions on the 2PL; held-out answers predicted
+# by the 2PL's posterior predictive (with the takers' ability prior) or, where it predicts the fold's validation
+# learners better, by its mean logit with a DKT trained on answers in random order (`choose_default_model`).
+# The mfi row keeps the 2PL's predictions alone.
 DEFAULT_SELECTOR = "mfi"
 
 
@@ -168,6 +171,27 @@ def make_selector(name: str, irt: IRTLearners, meta: MetaCAT | None, pools: Pool
     if name == "meta" and meta is not None:
         return (lambda items, y, available: meta.choose(pools, items, y, available)), meta.predict
     raise ConfigError(f"unknown selector {name!r}")
+
+
+def choose_default_model(irt: IRTLearners, train: Responses, valid: Responses, *, seed: int = 0
+                         ) -> tuple[CATLearners, dict[str, Any]]:
+    """The learner model of `default` for one fold: the 2PL alone, or its mean logit with a DKT, whichever
+    predicts the validation learners' held-out answers better (maximum-information questions, 3 shuffles,
+    mean AUC over n). The DKT early-stops on a fifth of the *training* learners, so that the validation
+    learners judge both candidates on equal terms."""
+    fit_on, stop_on = holdout_split(train, valid_fraction=0.2, random_state=seed)
+    blend = BlendLearners(irt, DKTLearners(random_state=seed).fit(fit_on, stop_on))
+    scores: dict[str, float] = {}
+    for name, model in ((irt.name, irt), (blend.name, blend)):
+        aucs = []
+        for s in (0, 1, 2):
+            pools = make_pools(valid, seed=s)
+            choose = make_selector("mfi", irt, None, pools, np.random.default_rng(s))[0]
+            aucs += [auc for auc, _ in run_selection(pools, choose, model.predict).values()]
+        scores[name] = float(np.mean(aucs))
+    chosen = max(scores, key=lambda k: scores[k])
+    log.info("default learner model: %s (validation AUC %s)", chosen, scores)
+    return (blend if chosen == blend.name else irt), {"chosen": chosen, "valid_auc": scores}
 
 
 def run_cat_benchmark(data: str | Path, *, protocol: str = "folds", selectors: list[str] | None = None,
@@ -191,10 +215,12 @@ def run_cat_benchmark(data: str | Path, *, protocol: str = "folds", selectors: l
             t0 = time.perf_counter()
             meta = MetaCAT(MetaCATConfig(random_state=seed)).fit(fold.train, fold.valid, irt=irt)
             meta_seconds = time.perf_counter() - t0
-        default_model, dkt_seconds = None, 0.0
+        default_model: CATLearners | None = None
+        dkt_seconds = 0.0
         if "default" in selectors:
             t0 = time.perf_counter()
-            default_model = BlendLearners(irt, DKTLearners(random_state=seed).fit(fold.train, fold.valid))
+            default_model, result.default_model[fold.fold] = choose_default_model(irt, fold.train, fold.valid,
+                                                                                  seed=seed)
             dkt_seconds = time.perf_counter() - t0
         for sel in selectors:
             uses_meta = sel == "meta" or (sel == "default" and DEFAULT_SELECTOR == "meta")
