@@ -177,10 +177,11 @@ def taker_abilities(train: Responses, a: np.ndarray, b: np.ndarray, c: np.ndarra
     abilities around those means (their EAPs' deviations plus the mean posterior variance). Empirical Bayes,
     nothing tuned: k = σ² / τ², σ² the within-item variance, τ² the between-item variance of the true means
     (method of moments over items with ≥ 5 takers, at least 1% of σ²)."""
-    p = np.clip(p_correct(SEL_GRID[None, :], a[train.item][:, None], b[train.item][:, None], c[train.item][:, None]),
-                1e-9, 1 - 1e-9)  # (N, G)
     loglik = np.zeros((len(train.learner_ids), len(SEL_GRID)))
-    np.add.at(loglik, train.learner, np.where(train.correct[:, None] > 0, np.log(p), np.log1p(-p)))
+    for lo in range(0, len(train), 100_000):  # (rows, G) pieces keep memory flat on large logs
+        item, rows = train.item[lo: lo + 100_000], slice(lo, lo + 100_000)
+        p = np.clip(p_correct(SEL_GRID[None, :], a[item][:, None], b[item][:, None], c[item][:, None]), 1e-9, 1 - 1e-9)
+        np.add.at(loglik, train.learner[rows], np.where(train.correct[rows, None] > 0, np.log(p), np.log1p(-p)))
     log_post = loglik - 0.5 * SEL_GRID[None, :] ** 2
     post = np.exp(log_post - log_post.max(axis=1, keepdims=True))
     post /= post.sum(axis=1, keepdims=True)
