@@ -83,12 +83,15 @@ class IRTLearners:
         self.taker_mean_, self.taker_sd_ = taker_abilities(train, self.a_, self.b_, self.c_)
         return self
 
-    def log_posterior(self, items: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """(L, G) log posterior over SEL_GRID with a N(0, 1) prior."""
+    def log_likelihood(self, items: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """(L, G) log-likelihood of the answers over SEL_GRID."""
         p = np.clip(p_correct(SEL_GRID[None, None, :], self.a_[items][..., None], self.b_[items][..., None],
                               self.c_[items][..., None]), 1e-9, 1 - 1e-9)  # (L, n, G)
-        ll = np.where(y[..., None] > 0, np.log(p), np.log1p(-p)).sum(axis=1)
-        return np.asarray(ll - 0.5 * SEL_GRID[None, :] ** 2)
+        return np.asarray(np.where(y[..., None] > 0, np.log(p), np.log1p(-p)).sum(axis=1))
+
+    def log_posterior(self, items: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """(L, G) log posterior over SEL_GRID with a N(0, 1) prior."""
+        return np.asarray(self.log_likelihood(items, y) - 0.5 * SEL_GRID[None, :] ** 2)
 
     def posterior(self, items: np.ndarray, y: np.ndarray) -> np.ndarray:
         lp = self.log_posterior(items, y)
@@ -103,7 +106,7 @@ class IRTLearners:
                       self.c_[query][..., None])  # (L, Q, G)
         if not self.taker_prior:
             return np.asarray(np.einsum("lqg,lg->lq", p, self.posterior(items, y)))
-        loglik = self.log_posterior(items, y) + 0.5 * SEL_GRID[None, :] ** 2  # (L, G): the answers alone
+        loglik = self.log_likelihood(items, y)  # (L, G)
         z = (SEL_GRID[None, None, :] - self.taker_mean_[query][..., None]) / self.taker_sd_
         log_post = loglik[:, None, :] - 0.5 * z**2  # (L, Q, G): each query item's own prior
         w = np.exp(log_post - log_post.max(axis=-1, keepdims=True))
@@ -145,9 +148,7 @@ class DKTLearners:
         else:
             h = net.h0.expand(n_l, -1)
         codes = self.code_[query]
-        item, skill = torch.as_tensor(codes), torch.as_tensor(self.skills_[codes])
-        q, _ = net.question(item, skill)
-        out = net.out(h[:, None, :].expand(n_l, codes.shape[1], -1), q, skill) + net.item_bias(item).squeeze(-1)
+        out = net.next_logits(h, torch.as_tensor(codes), torch.as_tensor(self.skills_[codes]))
         return np.asarray(out.double().numpy())
 
     def predict(self, items: np.ndarray, y: np.ndarray, query: np.ndarray) -> np.ndarray:

@@ -63,11 +63,7 @@ class DKTDriver:
     def logits(self, state: tuple, items: np.ndarray) -> torch.Tensor:
         """(B, F) logits of items (B, F) from states."""
         _, last_h = state  # (B, 1, H)
-        item = torch.from_numpy(items)
-        skill = torch.from_numpy(self.item_skill[items])  # (B, F, K)
-        q, _ = self.net.question(item, skill)  # (B, F, D)
-        h = last_h.expand(-1, items.shape[1], -1)
-        return self.net.out(h, q, skill) + self.net.item_bias(item).squeeze(-1)
+        return self.net.next_logits(last_h[:, 0], torch.from_numpy(items), torch.from_numpy(self.item_skill[items]))
 
     @torch.no_grad()
     def step(self, state: tuple, items: np.ndarray, y: np.ndarray) -> tuple:

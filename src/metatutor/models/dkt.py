@@ -141,6 +141,11 @@ class DKTNet(nn.Module):
         logit = self.out(self.drop(prev), q, skill) + self.item_bias(item).squeeze(-1)  # (B, T)
         return logit, (lstm_state, hs[:, -1:]), hs
 
+    def next_logits(self, h: torch.Tensor, item: torch.Tensor, skill: torch.Tensor) -> torch.Tensor:
+        """(B, Q) logits of items (B, Q) with skills (B, Q, K), each as the next response from states h (B, H)."""
+        q, _ = self.question(item, skill)
+        return self.out(h[:, None, :].expand(-1, item.shape[1], -1), q, skill) + self.item_bias(item).squeeze(-1)
+
     def skill_logits(self, last_h: torch.Tensor) -> torch.Tensor:
         """(B, S+1) logits of a typical item (μ = 0) of each skill, from states (B, H)."""
         q = self.skill.weight[: self.n_skills + 1]  # (S+1, D)
@@ -342,9 +347,7 @@ class DKTOnlineState:
         net, model, h = eval_mode(self.net), self.model, self.state
         codes = np.asarray(items)
         skills = candidate_skills(codes, model.item_skills_, model.vocab_)
-        item, skill = torch.as_tensor(codes).long()[None], torch.as_tensor(skills)[None]
-        q, _ = net.question(item, skill)
-        logit = net.out(h.expand(1, len(codes), -1), q, skill) + net.item_bias(item).squeeze(-1)
+        logit = net.next_logits(h[None], torch.as_tensor(codes).long()[None], torch.as_tensor(skills)[None])
         return sigmoid(logit[0].double().numpy())
 
     @torch.no_grad()
