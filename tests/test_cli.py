@@ -103,10 +103,11 @@ def test_record_counts_seen_learners_by_digest(simulated: Responses, tmp_path: P
     assert np.all([len(d) == 16 for d in back.learners_seen])
 
 
-def test_epoch_status_follows_the_models_epoch_log() -> None:
-    import logging
+def test_epoch_status_follows_the_models_epochs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
 
-    from metatutor.cli import _EpochStatus
+    import metatutor.cli as cli
+    from metatutor.models.epochs import announce
 
     class Status:
         text = ""
@@ -115,10 +116,17 @@ def test_epoch_status_follows_the_models_epoch_log() -> None:
             self.text = text
 
     status = Status()
-    handler = _EpochStatus(status)
-    record = logging.LogRecord("metatutor.models.dkt", logging.INFO, __file__, 1, "%s epoch %d: %s",
-                               ("dkt", 3, {"epoch": 3, "seconds": 12.4, "valid_auc": 0.71234}), None)
-    handler.emit(record)
-    assert status.text == "fitting dkt: epoch 3, valid AUC 0.7123 (12 s)"
-    handler.emit(logging.LogRecord("metatutor", logging.INFO, __file__, 1, "something else %s", ("x",), None))
-    assert status.text.startswith("fitting dkt: epoch 3")  # other lines leave the status as it was
+
+    class Console:
+        @contextlib.contextmanager
+        def status(self, title: str):  # type: ignore[no-untyped-def]
+            status.text = title
+            yield status
+
+    monkeypatch.setattr(cli, "err", Console())
+    with cli._epoch_status("fitting…"):
+        assert status.text == "fitting…"
+        announce("dkt", 3, {"epoch": 3, "seconds": 12.4, "valid_auc": 0.71234})
+        assert status.text == "fitting dkt: epoch 3, valid AUC 0.7123 (12 s)"
+    announce("dkt", 4, {"epoch": 4, "seconds": 13.0})
+    assert status.text.startswith("fitting dkt: epoch 3")  # after the block nothing follows

@@ -309,40 +309,17 @@ def benchmark_practice(
     _write_outputs(result, json_path, markdown, plot)
 
 
-class _EpochStatus(logging.Handler):
-    """Shows the models' per-epoch log lines (`<name> epoch N: {...}`) on a Rich status line."""
-
-    def __init__(self, status: Any) -> None:
-        super().__init__(logging.INFO)
-        self.status = status
-
-    def emit(self, record: logging.LogRecord) -> None:
-        args = record.args if isinstance(record.args, tuple) else ()
-        if len(args) == 3 and isinstance(args[2], dict):
-            name, epoch = args[:2]
-            info: dict[str, float] = args[2]
-            auc = f", valid AUC {info['valid_auc']:.4f}" if "valid_auc" in info else ""
-            self.status.update(f"fitting {name}: epoch {epoch}{auc} ({info.get('seconds', 0):.0f} s)")
-
-
 @contextlib.contextmanager
 def _epoch_status(title: str) -> Iterator[None]:
-    """A status line that follows the models' epochs (their INFO log), without printing the log itself
-    unless --verbose asked for it."""
-    logger = logging.getLogger("metatutor")
-    verbose = logging.getLogger().getEffectiveLevel() <= logging.INFO
-    saved = logger.level, logger.propagate
-    with err.status(title) as status:
-        handler = _EpochStatus(status)
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = verbose
-        try:
-            yield
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(saved[0])
-            logger.propagate = saved[1]
+    """A status line that follows the models' epochs as they finish."""
+    from metatutor.models.epochs import follow_epochs
+
+    def show(name: str, epoch: int, info: dict[str, float]) -> None:
+        auc = f", valid AUC {info['valid_auc']:.4f}" if "valid_auc" in info else ""
+        status.update(f"fitting {name}: epoch {epoch}{auc} ({info.get('seconds', 0):.0f} s)")
+
+    with err.status(title) as status, follow_epochs(show):
+        yield
 
 
 def _write_table(frame: Any, path: Path) -> None:

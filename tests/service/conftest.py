@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,3 +48,27 @@ def free_port() -> int:
 def start_server() -> Callable[..., subprocess.Popen[bytes]]:
     """`start_server(db, port, admin_key, *serve_args, log=None)`: a server process that answers."""
     return _start_server
+
+
+POSTGRES = os.environ.get("METATUTOR_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """The service's settings on a fresh SQLite file, then on a clean PostgreSQL schema (skipped without
+    one)."""
+    pytest.importorskip("fastapi", reason="the service extra is not installed")
+    from sqlalchemy import create_engine, text
+
+    from metatutor.service.settings import Settings
+
+    if request.param == "sqlite":
+        return Settings(database_url=f"sqlite:///{tmp_path / 'mt.db'}", admin_key="admin-secret")
+    if not POSTGRES:
+        pytest.skip("no PostgreSQL: set METATUTOR_TEST_POSTGRES_URL (.ci/run starts one with .ci/postgres)")
+    engine = create_engine(POSTGRES)
+    with engine.begin() as conn:  # a clean schema for every test
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return Settings(database_url=POSTGRES, admin_key="admin-secret")

@@ -35,6 +35,8 @@ class World:
         started = c.post("/api/learners/own/assessments", json={"max_items": 2}, headers=ADMIN).json()
         self.assessment, self.pending = started["id"], started["item"]
         self.job = c.post("/api/models/train", json={"activate": False}, headers=ADMIN).json()["job"]
+        self.kt_files = _kt_model_files(tmp)
+        assert c.post("/api/models/kt", files=self.kt_files, headers=ADMIN).status_code == 201
         self.keys = {"none": {}, "admin": ADMIN, "teacher": self.key("teacher", "t1"),
                      "other_teacher": self.key("teacher", "t2"), "learner": self.key("learner", "own"),
                      "other_learner": self.key("learner", "b")}
@@ -51,6 +53,16 @@ def _statement() -> list[dict[str, Any]]:
 
 class Files(dict):  # type: ignore[type-arg]
     """A multipart body (file uploads) rather than JSON."""
+
+
+def _kt_model_files(tmp: Path) -> Files:
+    """A saved KT model (IRT, quick to fit) of the world's course, as the upload's files."""
+    from metatutor.data.simulator import Simulator, SimulatorConfig
+    from metatutor.models import make_model
+
+    folder = make_model("irt").fit(Simulator(SimulatorConfig(n_skills=3, items_per_skill=4), random_state=0).simulate(8)).save(tmp / "kt")
+    return Files({"model": ("model.json", (folder / "model.json").read_bytes()),
+                  "arrays": ("arrays.safetensors", (folder / "arrays.safetensors").read_bytes())})
 
 
 def _logs() -> str:
@@ -74,6 +86,7 @@ MATRIX: list[Row] = [
     ("GET", "/api/learners/{learner_id}/next", lambda w: None, OWNER_ONLY),
     ("GET", "/api/learners/{learner_id}/report", lambda w: None, OWNER_ONLY),
     ("GET", "/api/learners/{learner_id}/predict?items=i01-001", lambda w: None, OWNER_ONLY),
+    ("GET", "/api/learners/{learner_id}/kt", lambda w: None, OWNER_ONLY),
     ("GET", "/api/learners/{learner_id}/path", lambda w: None, OWNER_ONLY),
     ("GET", "/api/classes/{teacher}/report", lambda w: None,
      {"none": 401, "admin": 200, "teacher": 200, "other_teacher": 403, "learner": 403, "other_learner": 403}),
@@ -92,6 +105,7 @@ MATRIX: list[Row] = [
     ("GET", "/api/models", lambda w: None, ADMIN_ONLY),
     ("POST", "/api/models/train", lambda w: {"activate": False}, {**ADMIN_ONLY, "admin": 202}),
     ("GET", "/api/jobs/{job_id}", lambda w: None, ADMIN_ONLY),
+    ("POST", "/api/models/kt", lambda w: w.kt_files, {**ADMIN_ONLY, "admin": 201}),
     ("POST", "/api/models/{version_id}/activate", lambda w: None, ADMIN_ONLY),
 ]
 

@@ -1,16 +1,14 @@
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("fastapi", reason="the service extra is not installed")
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from metatutor.data.simulator import Simulator, SimulatorConfig
 from metatutor.service.app import create_app
@@ -23,23 +21,6 @@ ADMIN = {"X-API-Key": "admin-secret"}
 
 def _course() -> dict:
     return builtin_course(n_skills=4, items_per_skill=5)
-
-
-POSTGRES = os.environ.get("METATUTOR_TEST_POSTGRES_URL")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    if request.param == "sqlite":
-        return Settings(database_url=f"sqlite:///{tmp_path / 'mt.db'}", admin_key="admin-secret")
-    if not POSTGRES:
-        pytest.skip("no PostgreSQL: set METATUTOR_TEST_POSTGRES_URL (.ci/run starts one with .ci/postgres)")
-    engine = create_engine(POSTGRES)
-    with engine.begin() as conn:  # a clean schema for every test
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return Settings(database_url=POSTGRES, admin_key="admin-secret")
 
 
 @pytest.fixture()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from metatutor.errors import ConfigError
 from metatutor.models.base import LearnerModel, Vocabulary
 from metatutor.models.bkt import BKT, BKTConfig
@@ -76,10 +78,42 @@ def load_model(path: str) -> LearnerModel:
     from pathlib import Path
 
     meta = json.loads((Path(path) / "model.json").read_text())
+    return _saved_class(meta, path).load(path)
+
+
+def model_from_bytes(blob: bytes) -> LearnerModel:
+    """Any learner model from `LearnerModel.to_bytes()` (a safetensors blob whose header metadata holds
+    its `model.json`); a clear `ConfigError` for anything else."""
+    import json
+    import struct
+
+    from safetensors.numpy import load
+
+    try:
+        (size,) = struct.unpack("<Q", blob[:8])
+        header = json.loads(blob[8 : 8 + size])
+        meta = json.loads(header["__metadata__"]["model.json"])
+        arrays = load(blob)
+    except Exception as exc:  # truncated, not safetensors, or no model.json in it
+        raise ConfigError(f"not a saved metatutor model ({type(exc).__name__}: {exc})"[:300]) from None
+    return model_from_parts(meta, arrays, where="the blob")
+
+
+def model_from_parts(meta: dict[str, Any], arrays: dict[str, np.ndarray], *, where: str = "the model") -> LearnerModel:
+    """Any learner model from the two parts `save` writes: its `model.json` (parsed) and its arrays."""
+    try:
+        return _saved_class(meta, where)._restore(meta, arrays, where)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a model.json and arrays that do not fit together
+        raise ConfigError(f"{where} is not a complete saved model ({type(exc).__name__}: {exc})"[:300]) from None
+
+
+def _saved_class(meta: dict[str, Any], where: str) -> type[LearnerModel]:
     name = SAVED_CLASSES.get(meta.get("model", ""))
     if name is None:
-        raise ConfigError(f"{path} holds an unknown model type {meta.get('model')!r}")
-    return model_class(name).load(path)
+        raise ConfigError(f"{where} holds an unknown model type {meta.get('model')!r}")
+    return model_class(name)
 
 
 __all__ = [
@@ -101,4 +135,6 @@ __all__ = [
     "Vocabulary",
     "load_model",
     "make_model",
+    "model_from_bytes",
+    "model_from_parts",
 ]

@@ -7,7 +7,8 @@ from training learners and returns `self`, learned attributes end in `_`.
   earlier responses (never the response itself, never other rows of the future).
 * `mastery(responses)` -> DataFrame (learners x skills): P(correct) on a typical item of each skill
   after all of that learner's responses.
-* `save(path)` writes a folder (`model.json` + `arrays.safetensors`); `load(path)` reads it. No pickle.
+* `save(path)` writes a folder (`model.json` + `arrays.safetensors`); `load(path)` reads it; `to_bytes()`
+  gives the same as one safetensors blob (for a database). No pickle.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from __future__ import annotations
 import functools
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save, save_file
 
 from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError, NotFittedError
@@ -79,7 +81,11 @@ class Vocabulary:
             return _lookup(responses.skill, responses.skill_ids, self._skill_dict)
         return _map_codes(responses.skill, responses.skill_ids, self._skill_index)
 
-    def skill_codes(self, names: list[str]) -> np.ndarray:
+    def item_codes(self, names: Sequence[str]) -> np.ndarray:
+        """Codes of items given by name; unseen items get `n_items`."""
+        return np.array([self._item_dict.get(str(i), self.n_items) for i in names], dtype=np.int64)
+
+    def skill_codes(self, names: Sequence[str]) -> np.ndarray:
         """Codes of skills given by name; unseen skills get `n_skills`."""
         return np.array([self._skill_dict.get(str(s), self.n_skills) for s in names], dtype=np.int64)
 
@@ -154,21 +160,25 @@ class LearnerModel(ABC):
     @abstractmethod
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None: ...
 
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted model to folder `path` (created if needed)."""
-        self._check_fitted()
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        meta = {
+    def _meta(self) -> dict[str, Any]:
+        return {
             "format_version": FORMAT_VERSION,
             "model": self.name,
             "config": asdict(self.config) if is_dataclass(self.config) and not isinstance(self.config, type) else {},
             "vocabulary": self.vocab_.to_json(),
             "extra": self._get_extra(),
         }
-        (out / "model.json").write_text(json.dumps(meta))
-        arrays = {k: np.ascontiguousarray(v) for k, v in self._get_arrays().items()}
-        save_file(arrays, str(out / "arrays.safetensors"))
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {k: np.ascontiguousarray(v) for k, v in self._get_arrays().items()}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to folder `path` (created if needed)."""
+        self._check_fitted()
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "model.json").write_text(json.dumps(self._meta()))
+        save_file(self._arrays(), str(out / "arrays.safetensors"))
         return out
 
     @classmethod
@@ -179,12 +189,22 @@ class LearnerModel(ABC):
             meta = json.loads((folder / "model.json").read_text())
         except FileNotFoundError:
             raise ConfigError(f"{folder} holds no saved model (model.json missing)") from None
+        return cls._restore(meta, load_file(str(folder / "arrays.safetensors")), str(folder))
+
+    def to_bytes(self) -> bytes:
+        """The fitted model as one safetensors blob (its `model.json` in the header's metadata): what a
+        database stores. `model_from_bytes` reads it."""
+        self._check_fitted()
+        return save(self._arrays(), metadata={"model.json": json.dumps(self._meta())})
+
+    @classmethod
+    def _restore(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> Self:
         if meta.get("model") != cls.name:
-            raise ConfigError(f"{folder} holds a {meta.get('model')!r} model, not {cls.name!r}")
+            raise ConfigError(f"{where} holds a {meta.get('model')!r} model, not {cls.name!r}")
         model = cls(cls.config_class(**meta["config"]))
         model.vocab_ = Vocabulary.from_json(meta["vocabulary"])
         model._set_extra(meta.get("extra", {}))
-        model._set_arrays(load_file(str(folder / "arrays.safetensors")))
+        model._set_arrays(arrays)
         return model
 
     def _get_extra(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from metatutor.data.responses import Responses
+from metatutor.models.epochs import announce
 from metatutor.models.sequences import Encoded, shrunk_item_logits
 
 M = TypeVar("M", bound=nn.Module)
@@ -137,6 +138,7 @@ class BestEpoch:
             self.best_state = copy.deepcopy(self.net.state_dict())
         self.history.append(record)
         log.info("%s epoch %d: %s", self.name, record["epoch"], record)
+        announce(self.name, int(record["epoch"]), record)
         out_of_time = self.max_seconds is not None and time.perf_counter() - self.started > self.max_seconds
         return self.bad >= self.patience or out_of_time
 

@@ -14,6 +14,7 @@ from metatutor.service import dashboard
 from metatutor.service.dashboard import LoginRequired
 from metatutor.service.db import checkpointer, make_engine, migrate, session_factory
 from metatutor.service.jobs import fail_interrupted
+from metatutor.service.kt import KTCache
 from metatutor.service.routes import assessments, classes, course, keys, learners, models, xapi
 from metatutor.service.security import KeyCache, hash_key
 from metatutor.service.settings import Settings
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
     app.state.sessions = session_factory(engine)
     app.state.checkpointer = checkpointer(engine)
     app.state.trackers = TrackerCache(ttl=settings.cache_seconds)
+    app.state.kt = KTCache(ttl=settings.cache_seconds)
     app.state.keys = KeyCache(ttl=settings.cache_seconds)
     if prepare:
         prepare_database(engine, settings)

@@ -24,7 +24,7 @@ from metatutor.assessment.estimation import estimate
 from metatutor.feedback.class_report import class_report
 from metatutor.feedback.report import learner_report, skill_statuses
 from metatutor.policy.tracker import LearnerState, SkillTracker
-from metatutor.service import store
+from metatutor.service import kt, store
 from metatutor.service import tables as t
 from metatutor.service.deps import SessionDep, SettingsDep, TrackerDep
 from metatutor.service.routes import assessments
@@ -159,7 +159,14 @@ def learner_page(request: Request, learner_id: str, session: SessionDep, model: 
     version, tracker = model
     state = store.load_state(session, tracker, version, learner_id)
     report = learner_report(tracker, state, learner=learner_id, catalog=store.catalog(session))
-    return _page(request, "learner.html", who=who, report=report,
+    try:  # the knowledge-tracing model's view beside the tracker's, when one is active
+        kt_version, served = request.app.state.kt.get(session)
+        kt_state, _ = kt.learner_state(session, served, kt_version, learner_id)
+        kt_view = {"model": served.name, "version": kt_version,
+                   "spec": predicted_chart(kt.skill_predictions(served, kt_state, tracker))}
+    except kt.NoKTModel:
+        kt_view = None
+    return _page(request, "learner.html", who=who, report=report, kt=kt_view,
                  mastery_spec=mastery_chart([s.__dict__ for s in report.skills]))
 
 
@@ -231,6 +238,16 @@ def mastery_chart(skills: list[dict[str, Any]]) -> dict[str, Any]:
                 "tooltip": [{"field": "skill"}, {"field": "mastery"}, {"field": "status"}]}},
                 {"mark": {"type": "rule", "color": "#333"}, "encoding": {
                     "y": y, "x": {"field": "low", "type": "quantitative"}, "x2": {"field": "high"}}}]}
+
+
+def predicted_chart(skills: list[dict[str, Any]]) -> dict[str, Any]:
+    """The KT model's mean P(correct) per skill (bars)."""
+    return {"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "width": 320, "height": {"step": 18},
+            "data": {"values": skills}, "mark": {"type": "bar", "color": "#5e35b1"},
+            "encoding": {"y": {"field": "skill", "type": "nominal", "sort": None, "title": None},
+                         "x": {"field": "p_correct", "type": "quantitative", "scale": {"domain": [0, 1]},
+                               "title": "predicted P(correct) on the next item"},
+                         "tooltip": [{"field": "skill"}, {"field": "p_correct"}, {"field": "items"}]}}
 
 
 def heatmap_chart(heat: list[dict[str, Any]]) -> dict[str, Any]:

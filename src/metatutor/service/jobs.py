@@ -87,3 +87,45 @@ def _merge(base: dict[str, Any], fitted: dict[str, Any]) -> dict[str, Any]:
     offsets = dict(zip(fitted["items"], fitted["offset"], strict=True))
     return {**fitted, "items": base["items"], "item_skills": base["item_skills"],
             "offset": [offsets.get(i, old) for i, old in zip(base["items"], base["offset"], strict=True)]}
+
+
+def train_kt(name: str, *, activate: bool, seed: int = 0, max_epochs: int | None = None,
+             valid: float = 0.2) -> Callable[[Session, Report], int]:
+    """The work of a KT training job: fit model `name` on every stored response (a seeded share `valid` of
+    the learners early-stops it, as `metatutor train` does), reporting each epoch, and store it as a new
+    KT version (active if asked)."""
+
+    def work(session: Session, report: Report) -> int:
+        from metatutor.data.splits import holdout_split
+        from metatutor.evaluation.metrics import score
+        from metatutor.models import make_model
+        from metatutor.models.epochs import follow_epochs
+        from metatutor.models.serving import ServedModel
+        from metatutor.service import kt
+
+        began = time.perf_counter()
+        report(0.02, "reading stored responses")
+        responses = store.stored_responses(session)
+        fit_on, valid_on = holdout_split(responses, valid_fraction=valid, random_state=seed)
+        model = make_model(name, random_state=seed, **({} if max_epochs is None else {"max_epochs": max_epochs}))
+        most = getattr(model.config, "max_epochs", None)
+
+        def epoch(model_name: str, n: int, record: dict[str, float]) -> None:
+            auc = f", validation AUC {record['valid_auc']:.4f}" if "valid_auc" in record else ""
+            report(0.05 + 0.85 * min(1.0, n / most) if most else 0.5, f"fitting {model_name}: epoch {n}{auc}")
+
+        report(0.05, f"fitting {name} on {len(fit_on)} responses of {fit_on.n_learners} learners")
+        with follow_epochs(epoch):
+            model.fit(fit_on, valid_on)
+        served = ServedModel(model)
+        report(0.92, "storing the new version")
+        valid_auc = None
+        if valid_on is not None and len(set(valid_on.correct.tolist())) > 1:
+            valid_auc = round(score(valid_on.correct, model.predict_proba(valid_on))["auc"], 4)
+        info = {"source": "trained", "model": name, "responses": len(responses), "learners": responses.n_learners,
+                "train_learners": fit_on.n_learners, "valid_learners": 0 if valid_on is None else valid_on.n_learners,
+                "valid_auc": valid_auc, "seed": seed, "seconds": round(time.perf_counter() - began, 2),
+                **kt.course_coverage(session, served)}
+        return kt.store_model(session, served, info=info, activate=activate)
+
+    return work

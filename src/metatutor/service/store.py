@@ -77,9 +77,10 @@ def import_course(session: Session, course: CourseIn, tracker: SkillTracker | No
 
 
 def activate(session: Session, kind: str, params: dict[str, Any], *, info: dict[str, Any] | None = None,
-             active: bool = True) -> int:
-    """Store a new model version of `kind`, the active one unless `active=False` (old ones stay, inactive)."""
-    version = t.ModelVersion(kind=kind, params=params, active=False, info=info, created=time.time())
+             active: bool = True, arrays: bytes | None = None) -> int:
+    """Store a new model version of `kind`, the active one unless `active=False` (old ones stay, inactive);
+    `arrays`: a KT model's bytes."""
+    version = t.ModelVersion(kind=kind, params=params, active=False, info=info, created=time.time(), arrays=arrays)
     session.add(version)
     session.flush()
     if active:
@@ -239,9 +240,10 @@ def recommend(tracker: SkillTracker, state: TrackerState, learner_id: str, polic
 
 
 def delete_learner(session: Session, learner_id: str) -> None:
-    """Every trace of a learner: responses, state, keys, the learner row."""
+    """Every trace of a learner: responses, states, assessments, keys, the learner row."""
     session.execute(delete(t.Response).where(t.Response.learner_id == learner_id))
     session.execute(delete(t.LearnerState).where(t.LearnerState.learner_id == learner_id))
+    session.execute(delete(t.KTState).where(t.KTState.learner_id == learner_id))
     session.execute(delete(t.Assessment).where(t.Assessment.learner_id == learner_id))
     session.execute(delete(t.ApiKey).where(t.ApiKey.role == "learner", t.ApiKey.subject == learner_id))
     session.execute(delete(t.Learner).where(t.Learner.id == learner_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -75,11 +75,25 @@ class LearnerState(Base):
 class ModelVersion(Base):
     __tablename__ = "model_versions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))  # "tracker"
+    kind: Mapped[str] = mapped_column(String(32))  # "tracker", "bank" or "kt"
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
     info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # what it was trained on, how long
     created: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # a KT model's `to_bytes()` (safetensors; read only when that version is loaded)
+    arrays: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+
+
+class KTState(Base):
+    """A learner's online state under a KT model version, up to (and including) their response
+    `last_response` (a `responses.id`; later ones are stepped in when the state is next read)."""
+
+    __tablename__ = "kt_states"
+    learner_id: Mapped[str] = mapped_column(ForeignKey("learners.id", ondelete="CASCADE"), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer)
+    last_response: Mapped[int] = mapped_column(Integer)
+    answers: Mapped[int] = mapped_column(Integer)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Job(Base):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
@@ -9,7 +9,7 @@ from metatutor.feedback.report import learner_report, skill_statuses
 from metatutor.policy.path import learning_path
 from metatutor.policy.tracker import LearnerState as TrackerState
 from metatutor.policy.tracker import SkillTracker
-from metatutor.service import store
+from metatutor.service import kt, store
 from metatutor.service.deps import PrincipalDep, SessionDep, SettingsDep, TrackerDep
 from metatutor.service.schemas import (
     IngestPublic,
@@ -97,16 +97,41 @@ def get_report(learner_id: str, session: SessionDep, who: PrincipalDep, model: T
 
 
 @router.get("/{learner_id}/predict")
-async def predict(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep,
-                  items: Annotated[list[str], Query(min_length=1, max_length=1000)]) -> dict[str, float]:
-    """Predicted P(correct) now on the given items (`?items=a&items=b`)."""
+def predict(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep, request: Request,
+            items: Annotated[list[str] | None, Query(min_length=1, max_length=1000, description="Items to score "
+                                                     "(`?items=a&items=b`); none: every item of the course.")] = None,
+            by: Annotated[Literal["tracker", "kt"], Query(description="The skill tracker, or the active "
+                                                      "knowledge-tracing model (POST /api/models/kt).")] = "tracker",
+            ) -> dict[str, float]:
+    """Predicted P(correct) now on the given items (default: all of the course's), by the skill tracker
+    or, with `by=kt`, by the active knowledge-tracing model (as the learner's next response)."""
     require_learner_access(session, who, learner_id)
     version, tracker = model
+    if items is None:
+        items = [str(i) for i in tracker.item_ids]
     unknown = sorted({i for i in items if i not in tracker.item_index})
     if unknown:
         raise HTTPException(422, f"unknown item(s) {', '.join(unknown[:10])}")
+    if by == "kt":
+        kt_version, served = request.app.state.kt.get(session)
+        state, _ = kt.learner_state(session, served, kt_version, learner_id)
+        p = served.predict(state, items)
+        return {i: round(float(x), 4) for i, x in zip(items, p, strict=True)}
     p = tracker.p_correct(store.load_state(session, tracker, version, learner_id))
     return {i: round(float(p[tracker.item_index[i]]), 4) for i in items}
+
+
+@router.get("/{learner_id}/kt")
+def kt_state(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep,
+             request: Request) -> dict[str, Any]:
+    """The active knowledge-tracing model's view of the learner: per skill, the mean predicted P(correct)
+    over the course's items of that skill, as the next response."""
+    require_learner_access(session, who, learner_id)
+    _, tracker = model
+    kt_version, served = request.app.state.kt.get(session)
+    state, answers = kt.learner_state(session, served, kt_version, learner_id)
+    return {"learner": learner_id, "model_version": kt_version, "model": served.name, "answers": answers,
+            "skills": kt.skill_predictions(served, state, tracker)}
 
 
 @router.get("/{learner_id}/path")

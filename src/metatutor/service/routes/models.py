@@ -1,15 +1,18 @@
-"""Learner-model versions: train one in the background (a job with progress), list them, switch the
-active one without stopping the service (workers pick the switch up within `cache_seconds`)."""
+"""Learner-model versions: train one in the background (a job with progress), upload a KT model trained
+elsewhere, list them, switch the active one without stopping the service (workers pick the switch up
+within `cache_seconds`)."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel
-from sqlalchemy import select
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
 
-from metatutor.service import jobs, store
+from metatutor.errors import ConfigError
+from metatutor.service import jobs, kt, store
 from metatutor.service import tables as t
 from metatutor.service.deps import PrincipalDep, SessionDep
 from metatutor.service.schemas import RowId
@@ -21,6 +24,12 @@ router = APIRouter(tags=["models"])
 class TrainIn(BaseModel):
     activate: bool = True  # make the new version active when training ends
     seed: int = 0
+    kind: Literal["tracker", "kt"] = "tracker"  # the skill tracker, or a knowledge-tracing model
+    # kt only: which model (default = attn), its most epochs (default: the model's), the learners held
+    # out to early-stop it
+    model: Literal["default", "attn", "dkt", "irt", "irt2pl", "ensemble"] = "default"
+    max_epochs: int | None = Field(default=None, ge=1, le=1000)
+    valid: float = Field(default=0.2, ge=0.0, lt=1.0)
 
 
 def _version(row: t.ModelVersion) -> dict[str, Any]:
@@ -34,20 +43,63 @@ def _job(row: t.Job) -> dict[str, Any]:
 
 @router.get("/api/models")
 def list_models(session: SessionDep, who: PrincipalDep) -> list[dict[str, Any]]:
-    """Every stored model version (learner trackers and item banks), newest first."""
+    """Every stored model version (skill trackers, KT models, item banks), newest first."""
     require_admin(who)
     return [_version(r) for r in session.scalars(select(t.ModelVersion).order_by(t.ModelVersion.id.desc()))]
 
 
 @router.post("/api/models/train", status_code=202)
 def train(body: TrainIn, request: Request, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
-    """Retrain the learner model on every stored response, as a background job; poll /api/jobs/{id}."""
+    """Retrain the skill tracker (`kind: tracker`) or fit a knowledge-tracing model (`kind: kt`) on every
+    stored response, as a background job; poll /api/jobs/{id}."""
     require_admin(who)
-    store.TrackerCache(ttl=0).get(session)  # 409-style error now if there is no course yet
-    job_id = jobs.start(request.app.state.sessions, "train",
-                        jobs.train_tracker(activate=body.activate, seed=body.seed),
-                        on_done=request.app.state.trackers.invalidate)  # other workers: within cache_seconds
+    store.TrackerCache(ttl=0).get(session)  # an error now if there is no course yet
+    if body.kind == "kt":
+        if not session.scalar(select(func.count()).select_from(t.Response)):
+            raise ConfigError("no responses stored yet: a KT model learns from them")
+        work = jobs.train_kt(body.model, activate=body.activate, seed=body.seed, max_epochs=body.max_epochs,
+                             valid=body.valid)
+        job_id = jobs.start(request.app.state.sessions, "train-kt", work, on_done=request.app.state.kt.invalidate)
+    else:
+        job_id = jobs.start(request.app.state.sessions, "train",
+                            jobs.train_tracker(activate=body.activate, seed=body.seed),
+                            on_done=request.app.state.trackers.invalidate)  # other workers: within cache_seconds
     return {"job": job_id, "status": "queued"}
+
+
+@router.post("/api/models/kt", status_code=201)
+def upload_kt(model: Annotated[UploadFile, File(description="The model.json of a saved model.")],
+              arrays: Annotated[UploadFile, File(description="Its arrays.safetensors.")],
+              session: SessionDep, who: PrincipalDep, request: Request,
+              training: Annotated[UploadFile | None, File(description="Its training.json, if any.")] = None,
+              activate: Annotated[bool, Form()] = True) -> dict[str, Any]:
+    """Store a knowledge-tracing model saved by `metatutor train` (or `save()`): attn, dkt, irt or their
+    ensemble. `curl -F model=@DIR/model.json -F arrays=@DIR/arrays.safetensors -F training=@DIR/training.json`"""
+    require_admin(who)
+    from safetensors.numpy import load
+
+    from metatutor.models import model_from_parts
+    from metatutor.models.serving import ServedModel
+
+    try:
+        meta = json.loads(model.file.read())
+        loaded = load(arrays.file.read())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"upload a saved model's model.json and arrays.safetensors ({type(exc).__name__})") from None
+    served = ServedModel(model_from_parts(meta, loaded, where="the upload"))
+    coverage = kt.course_coverage(session, served)
+    if coverage["course_items"] and not coverage["course_items_known"]:
+        raise ConfigError("the model knows none of this course's items: was it trained on another course?")
+    info: dict[str, Any] = {"source": "upload", **coverage}
+    if training is not None:
+        record = json.loads(training.file.read() or b"{}")
+        info["training"] = {k: record[k] for k in ("model", "data", "seed", "train_learners", "valid_learners",
+                                                   "train_responses", "valid_auc", "seconds") if k in record}
+    version = kt.store_model(session, served, info=info, activate=activate)
+    request.app.state.kt.invalidate()
+    row = session.get(t.ModelVersion, version)
+    assert row is not None
+    return _version(row)
 
 
 @router.get("/api/jobs/{job_id}")
@@ -69,4 +121,5 @@ def activate(version_id: RowId, request: Request, session: SessionDep, who: Prin
     row = store.switch(session, version_id)
     session.commit()
     request.app.state.trackers.invalidate()
+    request.app.state.kt.invalidate()
     return _version(row)

@@ -1,0 +1,105 @@
+"""A knowledge-tracing model behind the web service, timed request by request (in process, through
+FastAPI and the database, no network): learners replay their logged answers one at a time, and after
+each answer ask the active KT model for the next item's P(correct) and, every `--bank-every` answers, for
+every item of the course.
+
+    python benchmarks/service_kt.py --model DIR --logs LOGS [--learners 20] [--steps 100]
+                                    [--database-url URL] [--json FILE]
+
+DIR: a model saved by `metatutor train` (attn, dkt, irt or ensemble); LOGS: the learners to replay (the
+course is every item and skill in DIR's training logs plus LOGS, read from `--course-logs`). Prints the
+median and p99 (ms) of each request kind."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from fastapi.testclient import TestClient
+
+from metatutor.data import read_responses
+from metatutor.service.app import create_app
+from metatutor.service.settings import Settings
+
+ADMIN = {"X-API-Key": "bench"}
+
+
+def course_of(frames: list[pd.DataFrame]) -> dict[str, object]:
+    """Every item with its skills (no prerequisites), from long tables of responses."""
+    table = pd.concat(frames)[["item", "skill"]].drop_duplicates("item")
+    skills = sorted({s for joined in table["skill"] for s in str(joined).split("~~") if s})
+    items = [{"id": str(i), "skills": [s for s in str(k).split("~~") if s]} for i, k in zip(table["item"], table["skill"], strict=True)]
+    return {"skills": skills, "prerequisites": [], "items": items}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--logs", type=Path, required=True, help="the learners to replay")
+    parser.add_argument("--course-logs", type=Path, nargs="*", default=[], help="more logs whose items join the course")
+    parser.add_argument("--learners", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=100, help="answers replayed per learner (at most)")
+    parser.add_argument("--bank-every", type=int, default=10)
+    parser.add_argument("--database-url")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    replay = read_responses(args.logs).to_frame()
+    course = course_of([replay, *(read_responses(p).to_frame() for p in args.course_logs)])
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite:///{tmp}/bench.db"
+        client = TestClient(create_app(Settings(database_url=url, admin_key="bench")))
+        t0 = time.perf_counter()
+        assert client.post("/api/course", json=course, headers=ADMIN).status_code == 200
+        course_s = time.perf_counter() - t0
+        files = {name: (name, (args.model / name).read_bytes()) for name in ("model.json", "arrays.safetensors")}
+        t0 = time.perf_counter()
+        up = client.post("/api/models/kt", files={"model": files["model.json"], "arrays": files["arrays.safetensors"]},
+                         headers=ADMIN)
+        assert up.status_code == 201, up.text
+        upload_s = time.perf_counter() - t0
+        times: dict[str, list[float]] = {"answer": [], "next_item": [], "whole_course": []}
+        learners = list(dict.fromkeys(replay["learner"]))[: args.learners]
+        first_read = True
+        for learner in learners:
+            rows = replay[replay["learner"] == learner].head(args.steps + 1)
+            client.post("/api/learners", json={"id": str(learner)}, headers=ADMIN)
+            for n in range(len(rows) - 1):
+                r, nxt = rows.iloc[n], rows.iloc[n + 1]
+                body = {"responses": [{"event_id": str(n), "item": str(r["item"]), "correct": bool(r["correct"])}]}
+                t0 = time.perf_counter()
+                assert client.post(f"/api/learners/{learner}/responses", json=body, headers=ADMIN).status_code == 200
+                t1 = time.perf_counter()
+                got = client.get(f"/api/learners/{learner}/predict", params={"items": [str(nxt["item"])], "by": "kt"},
+                                 headers=ADMIN)
+                t2 = time.perf_counter()
+                assert got.status_code == 200, got.text
+                if first_read:  # loads the model into the worker: not a step
+                    first_read = False
+                else:
+                    times["answer"].append(t1 - t0)
+                    times["next_item"].append(t2 - t1)
+                if n % args.bank_every == args.bank_every - 1:
+                    t0 = time.perf_counter()
+                    every = client.get(f"/api/learners/{learner}/predict", params={"by": "kt"}, headers=ADMIN)
+                    times["whole_course"].append(time.perf_counter() - t0)
+                    assert len(every.json()) == len(course["items"])  # type: ignore[arg-type]
+        client.app.state.engine.dispose()  # type: ignore[attr-defined]
+    ms = {k: np.array(v) * 1000 for k, v in times.items()}
+    out = {"model": json.loads((args.model / "model.json").read_text())["model"], "logs": str(args.logs),
+           "database": "postgresql" if args.database_url else "sqlite", "course_items": len(course["items"]),  # type: ignore[arg-type]
+           "learners": len(learners), "course_seconds": round(course_s, 2), "upload_seconds": round(upload_s, 2),
+           **{f"{k}_ms_median": round(float(np.median(v)), 2) for k, v in ms.items()},
+           **{f"{k}_ms_p99": round(float(np.percentile(v, 99)), 2) for k, v in ms.items()},
+           "counts": {k: len(v) for k, v in ms.items()}}
+    print(json.dumps(out, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""A fitted learner model served one learner at a time by item and skill *names*: what the web service
+keeps per learner between requests.
+
+`ServedModel(model)` wraps a model that has an online state (attn, dkt, irt and the ensemble of them):
+`new_state()`, `step(state, item, skills, correct)` (one response, O(1) in the history),
+`predict(state, items)` (P(correct) of each named item as the next response), and the state to and
+from bytes (safetensors), so that a database row can hold it. Items the model never saw get its
+"unseen item" prediction; their skills (from the course) still inform the update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+from safetensors.numpy import load, save
+
+from metatutor.errors import ConfigError
+from metatutor.models.base import LearnerModel
+
+# Above this many items one prediction scores the whole bank at once (the model's fast path) and picks
+# the named items from it; below, only the named items are scored
+WHOLE_BANK_FROM = 64
+
+
+class OnlineState(Protocol):
+    count: int
+
+    def update(self, item: int, skills: np.ndarray, correct: int) -> None: ...
+
+    def predict(self, items: np.ndarray | None = None) -> np.ndarray: ...
+
+    def to_arrays(self) -> dict[str, np.ndarray]: ...
+
+
+def servable(model: LearnerModel) -> bool:
+    """Whether the model keeps an online state (so that a service can step it one response at a time)."""
+    members = getattr(model, "members_", None)
+    if members is not None:
+        return all(servable(m) for m in members)
+    return hasattr(model, "online")
+
+
+class ServedModel:
+    """A fitted model with an online state, addressed by item and skill names."""
+
+    def __init__(self, model: LearnerModel) -> None:
+        model._check_fitted()
+        if not servable(model):
+            raise ConfigError(f"a {model.name!r} model has no online state, so it cannot be served one response "
+                              "at a time: serve attn, dkt, irt or an ensemble of them")
+        self.model = model
+        self.vocab = model.vocab_
+        self._online: Any = model.online  # type: ignore[attr-defined]
+        self._state_class: Any = type(self._online())
+        self._width: int | None = getattr(model, "max_skills_", None)  # None: the ensemble pads per member
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def new_state(self) -> OnlineState:
+        """A learner with no responses yet."""
+        state: OnlineState = self._online()
+        return state
+
+    def skill_codes(self, skills: Sequence[str]) -> np.ndarray:
+        """A response's skill codes as the model's `update` takes them (unknown skills: the model's
+        "unseen skill"; padded or cut to the model's width)."""
+        v = self.vocab
+        codes = v.skill_codes(list(skills)) if len(skills) else np.array([v.n_skills], dtype=np.int64)
+        if self._width is None:
+            return codes
+        out = np.full(self._width, v.n_skills + 1, dtype=np.int64)
+        out[: min(self._width, len(codes))] = codes[: self._width]
+        return out
+
+    def step(self, state: OnlineState, item: str, skills: Sequence[str], correct: int | bool) -> None:
+        """Add one response (item name, the names of its skills, right or wrong) to the state."""
+        state.update(int(self.vocab.item_codes([item])[0]), self.skill_codes(skills), int(correct))
+
+    def predict(self, state: OnlineState, items: Sequence[str]) -> np.ndarray:
+        """(len(items),) P(correct) of each named item as the learner's next response."""
+        codes = self.vocab.item_codes(list(items))
+        if len(codes) < WHOLE_BANK_FROM:
+            return np.asarray(state.predict(codes), dtype=np.float64)
+        known = codes < self.vocab.n_items
+        out = np.empty(len(codes))
+        out[known] = state.predict()[codes[known]]
+        if not known.all():
+            out[~known] = state.predict(codes[~known][:1])[0]  # every unseen item gets the same prediction
+        return out
+
+    def state_to_bytes(self, state: OnlineState) -> bytes:
+        """The state as one safetensors blob (for a database row)."""
+        return save({k: np.ascontiguousarray(v) for k, v in state.to_arrays().items()})
+
+    def state_from_bytes(self, blob: bytes) -> OnlineState:
+        """A state written by `state_to_bytes` for this model."""
+        try:
+            arrays = load(blob)
+        except Exception as exc:
+            raise ConfigError(f"not a stored learner state ({type(exc).__name__})") from None
+        state: OnlineState = self._state_class.from_arrays(self.model, arrays)
+        return state

@@ -1,0 +1,130 @@
+"""Knowledge-tracing models behind the service (attn, dkt, irt or their ensemble): the active one, and each
+learner's online state under it.
+
+A KT model version stores the model's `to_bytes()` in `model_versions.arrays`. A learner's state
+(`kt_states`) remembers the id of the last response stepped into it; reading it steps in only the
+responses stored since, in the order they were stored, and writes the state back. So answering
+stays as fast as it was (the skill tracker's path is untouched), and a read costs one model step per
+new answer, never the whole history (except once after a switch of KT model, when the state is
+rebuilt from the learner's stored responses)."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from metatutor.errors import ConfigError
+from metatutor.models.serving import OnlineState, ServedModel
+from metatutor.policy.tracker import SkillTracker
+from metatutor.service import tables as t
+from metatutor.service.db import write_lock
+
+
+class NoKTModel(ConfigError):
+    """No KT model is active yet."""
+
+
+class KTCache:
+    """The active KT model, loaded again only when the active version changes (read from the database at
+    most every `ttl` seconds, as `store.TrackerCache` does)."""
+
+    def __init__(self, ttl: float = 1.0) -> None:
+        self.ttl = ttl
+        self.version: int | None = None
+        self.served: ServedModel | None = None
+        self._checked = -math.inf
+
+    def invalidate(self) -> None:
+        self._checked = -math.inf
+
+    def get(self, session: Session) -> tuple[int, ServedModel]:
+        now = time.monotonic()
+        if self.served is not None and self.version is not None and now - self._checked < self.ttl:
+            return self.version, self.served
+        active = session.scalar(select(t.ModelVersion.id).where(t.ModelVersion.active.is_(True),
+                                                                t.ModelVersion.kind == "kt"))
+        if active is None:
+            raise NoKTModel("no knowledge-tracing model yet: upload one (POST /api/models/kt) or train one "
+                            '(POST /api/models/train with {"kind": "kt"})')
+        if active != self.version or self.served is None:
+            blob = session.scalar(select(t.ModelVersion.arrays).where(t.ModelVersion.id == active))
+            if blob is None:
+                raise ConfigError(f"model version {active} holds no arrays")
+            from metatutor.models import model_from_bytes  # the neural models import torch: only when used
+
+            self.served, self.version = ServedModel(model_from_bytes(blob)), active
+        self._checked = now
+        return active, self.served
+
+
+def store_model(session: Session, served: ServedModel, *, info: dict[str, Any], activate: bool) -> int:
+    """A new KT model version holding the model's bytes (active unless `activate=False`)."""
+    from metatutor.service import store
+
+    params = {"model": served.name, "items": served.vocab.n_items, "skills": served.vocab.n_skills}
+    return store.activate(session, "kt", params, info=info, active=activate, arrays=served.model.to_bytes())
+
+
+def course_coverage(session: Session, served: ServedModel) -> dict[str, int]:
+    """How many of the course's items the model has seen in training (the others get its unseen-item
+    prediction)."""
+    course = list(session.scalars(select(t.Item.id)))
+    known = int((served.vocab.item_codes(course) < served.vocab.n_items).sum()) if course else 0
+    return {"course_items": len(course), "course_items_known": known}
+
+
+STATES: Table = t.KTState.__table__  # type: ignore[assignment]
+_ROW = select(STATES.c.model_version, STATES.c.last_response, STATES.c.answers, STATES.c.state).where(
+    STATES.c.learner_id == bindparam("b_learner"))
+_NEW_RESPONSES = (select(t.Response.id, t.Response.item_id, t.Response.correct)
+                  .where(t.Response.learner_id == bindparam("b_learner"), t.Response.id > bindparam("b_after"))
+                  .order_by(t.Response.id))
+_UPDATE = update(STATES).where(  # only if no other request moved the state on since it was read
+    STATES.c.learner_id == bindparam("b_learner"), STATES.c.last_response == bindparam("b_last"),
+    STATES.c.model_version == bindparam("b_version"))
+
+
+def learner_state(session: Session, served: ServedModel, version: int, learner_id: str) -> tuple[OnlineState, int]:
+    """(the learner's state under the active KT model, the number of answers in it), after stepping in
+    the responses stored since it was last read; the new state is stored for the next read."""
+    row = session.execute(_ROW, {"b_learner": learner_id}).first()
+    if row is not None and row.model_version == version:
+        state, last, answers = served.state_from_bytes(row.state), row.last_response, row.answers
+    else:  # nothing stored yet, or a state under another model: start from the first response
+        state, last, answers = served.new_state(), 0, 0
+    new = session.execute(_NEW_RESPONSES, {"b_learner": learner_id, "b_after": last}).all()
+    if not new:
+        return state, answers
+    skills = {i: sk for i, sk in session.execute(select(t.Item.id, t.Item.skills).where(t.Item.id.in_({r.item_id for r in new})))}
+    for r in new:
+        served.step(state, r.item_id, skills.get(r.item_id, []), r.correct)
+    values = {"model_version": version, "last_response": new[-1].id, "answers": answers + len(new),
+              "state": served.state_to_bytes(state)}
+    with write_lock(session.get_bind().engine):
+        try:
+            if row is None:
+                session.execute(insert(STATES), {"learner_id": learner_id, **values})
+            else:  # a concurrent read that stored first stored the same steps, or more: keep its state
+                session.execute(_UPDATE, {**values, "b_learner": learner_id, "b_last": row.last_response,
+                                          "b_version": row.model_version})
+            session.commit()
+        except IntegrityError:  # another read inserted this learner's first state first
+            session.rollback()
+    return state, answers + len(new)
+
+
+def skill_predictions(served: ServedModel, state: OnlineState, tracker: SkillTracker) -> list[dict[str, Any]]:
+    """Per skill of the course: the mean P(correct) the KT model predicts over that skill's items, as the
+    learner's next response, and how many items that is."""
+    p = served.predict(state, [str(i) for i in tracker.item_ids])
+    out = []
+    for k, skill in enumerate(tracker.skill_ids):
+        items = tracker.link_item[tracker.link_skill == k]
+        if len(items):
+            out.append({"skill": str(skill), "p_correct": round(float(p[items].mean()), 4), "items": len(items)})
+    return out
