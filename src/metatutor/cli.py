@@ -488,8 +488,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the simulator and the model.")] = 0,
     serve: Annotated[bool, typer.Option(help="Serve after setting up (--no-serve: set up, print, exit).")] = True,
 ) -> None:
-    """The whole service on one machine: a SQLite database, the built-in course (or --data), a learner model
-    trained on simulated learners at first start, a class with a teacher, and the dashboard at the printed
+    """The whole service on one machine: a SQLite database, the built-in course (or --data), a skill tracker
+    and a knowledge-tracing model trained on simulated learners at first start, a class with a teacher, and the dashboard at the printed
     URL with a demo learner's and teacher's key. Serves until interrupted."""
     import socket
 
@@ -513,7 +513,7 @@ def demo(
         with console.status(f"reading {data}…"):
             responses = read_responses(str(data))
     app_ = create_app(Settings(database_url=url))
-    with console.status("setting up the demo school (first start: training the learner model)…"):
+    with console.status("setting up the demo school (first start: training the learner models)…"):
         keys = setup_demo(app_.state.sessions, data=responses, learners=learners, seed=seed)
     if port == 0:
         with socket.socket() as sock:

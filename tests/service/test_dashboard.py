@@ -118,6 +118,8 @@ def test_teacher_sees_the_class_heatmap(server: tuple[str, DemoKeys], browser: w
     _shot(browser, "teacher-class")
     learners[0].click()
     wait.until(lambda b: "Report:" in b.find_element(By.TAG_NAME, "h2").text)
+    bars = wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#kt svg .mark-rect.role-mark path"))
+    assert len(bars) == 12 and "dkt" in browser.find_element(By.CSS_SELECTOR, "#kt h3").text  # the demo's KT model
     _shot(browser, "teacher-learner-report")
 
 

@@ -4,6 +4,7 @@ and serves the dashboard and the API until interrupted."""
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import re
 import signal
@@ -47,6 +48,10 @@ def test_demo_serves_the_dashboard_and_the_api(tmp_path: Path) -> None:
         with urllib.request.urlopen(req, timeout=5) as res:
             nxt = res.read().decode()
         assert '"item"' in nxt and '"reason"' in nxt
+        req = urllib.request.Request(url + "api/learners/demo-learner/kt", headers={"X-API-Key": learner_key})
+        with urllib.request.urlopen(req, timeout=10) as res:
+            view = json.loads(res.read())
+        assert view["model"] == "dkt" and len(view["skills"]) == 12 and view["answers"] == 0
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         form = urllib.parse.urlencode({"key": learner_key}).encode()
         with browser.open(url + "login", data=form, timeout=5) as practice:

@@ -1,5 +1,6 @@
-"""The demo school: the simulator's course, a learner model trained on simulated learners, an item bank
-calibrated on them, a teacher with a class whose classmates have practised, and a fresh demo learner.
+"""The demo school: the simulator's course, a learner model (the skill tracker) and a knowledge-tracing
+model trained on simulated learners, an item bank calibrated on them, a teacher with a class whose
+classmates have practised, and a fresh demo learner.
 `metatutor demo` serves it; the browser tests log in to it."""
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from metatutor.assessment.bank import ItemBank
 from metatutor.data.responses import Responses
 from metatutor.data.simulator import Simulator, SimulatorConfig
+from metatutor.models.base import LearnerModel
+from metatutor.models.serving import ServedModel
 from metatutor.policy import SkillTracker, course_graph
-from metatutor.service import store
+from metatutor.service import kt, store
 from metatutor.service import tables as t
 from metatutor.service.imports import course_of
 from metatutor.service.schemas import CourseIn, ResponseIn
@@ -38,7 +41,9 @@ def setup_demo(sessions: sessionmaker[Session], *, data: Responses | None = None
 
     With `data` (a real dataset) the course is the dataset's items and skills, prerequisites are estimated
     from the logs, the model is trained on all learners but the last `classmates`, who form the class, and
-    the item bank is calibrated on the `bank_items` most-answered items."""
+    the item bank is calibrated on the `bank_items` most-answered items; the KT model is then a 1PL IRT
+    (seconds to fit; `POST /api/models/train` with `{"kind": "kt", "model": "attn"}` fits the attention
+    model as a background job)."""
     with sessions() as session:
         if session.scalar(select(t.Learner.id).where(t.Learner.id == LEARNER)) is None:
             if data is None:
@@ -57,7 +62,12 @@ def _build_simulated(session: Session, *, learners: int, classmates: int, seed: 
     cohort = sim.simulate(learners, (30, 120))
     tracker = SkillTracker.fit(cohort, course_graph(sim.course), random_state=seed)
     practised = sim.simulate(classmates, (10, 80))  # learners the model was not trained on
-    _build(session, course, tracker, ItemBank.calibrate(cohort, kind="2pl"), practised, keep_history)
+    from metatutor.data.splits import holdout_split
+    from metatutor.models import make_model
+
+    fit_on, valid_on = holdout_split(cohort, valid_fraction=0.2, random_state=seed)
+    dkt = make_model("dkt", max_epochs=8, random_state=seed).fit(fit_on, valid_on)
+    _build(session, course, tracker, ItemBank.calibrate(cohort, kind="2pl"), practised, keep_history, dkt)
 
 
 def _build_from_data(session: Session, data: Responses, *, classmates: int, seed: int, keep_history: int,
@@ -68,13 +78,19 @@ def _build_from_data(session: Session, data: Responses, *, classmates: int, seed
     counts = np.bincount(train.item, minlength=train.n_items)
     top = np.argsort(-counts, kind="stable")[:bank_items]
     bank = ItemBank.calibrate(train.select_rows(np.isin(train.item, top)), kind="1pl")
-    _build(session, course_of(tracker), tracker, bank, cls, keep_history)
+    from metatutor.models import make_model
+
+    _build(session, course_of(tracker), tracker, bank, cls, keep_history, make_model("irt").fit(train))
 
 
 def _build(session: Session, course: CourseIn, tracker: SkillTracker, bank: ItemBank, practised: Responses,
-           keep_history: int) -> None:
+           keep_history: int, kt_model: LearnerModel) -> None:
     version = store.import_course(session, course, tracker)
     store.activate(session, "bank", bank.to_dict())
+    served = ServedModel(kt_model)
+    kt.store_model(session, served, info={"source": "demo", "model": kt_model.name,
+                                          "history": getattr(kt_model, "history_", [])[-1:],
+                                          **kt.course_coverage(session, served)}, activate=True)
     names = [f"learner-{n:02d}" for n in range(1, len(practised.learners_present()) + 1)]
     session.add_all(t.Learner(id=name, teacher=TEACHER) for name in [LEARNER, *names])
     session.commit()
