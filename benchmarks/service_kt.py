@@ -1,21 +1,29 @@
-"""A knowledge-tracing model behind the web service, timed request by request (in process, through
-FastAPI and the database, no network): learners replay their logged answers one at a time, and after
-each answer ask the active KT model for the next item's P(correct) and, every `--bank-every` answers, for
-every item of the course.
+"""A knowledge-tracing model behind the web service, timed request by request: `metatutor serve` (one
+worker) on loopback, one client with a kept-alive connection. Learners replay their logged answers one
+at a time, and after each answer ask the active KT model for the next item's P(correct) and, every
+`--bank-every` answers, for every item of the course. The course and the model are loaded beforehand
+through the same API, in process.
 
     python benchmarks/service_kt.py --model DIR --logs LOGS [--learners 20] [--steps 100]
                                     [--database-url URL] [--json FILE]
 
 DIR: a model saved by `metatutor train` (attn, dkt, irt or ensemble); LOGS: the learners to replay (the
-course is every item and skill in DIR's training logs plus LOGS, read from `--course-logs`). Prints the
-median and p99 (ms) of each request kind."""
+course is every item and skill in LOGS and in `--course-logs`). Prints the median and p99 (ms) of each
+request kind (client-side, so HTTP on loopback included)."""
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import os
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +43,45 @@ def course_of(frames: list[pd.DataFrame]) -> dict[str, object]:
     skills = sorted({s for joined in table["skill"] for s in str(joined).split("~~") if s})
     items = [{"id": str(i), "skills": [s for s in str(k).split("~~") if s]} for i, k in zip(table["item"], table["skill"], strict=True)]
     return {"skills": skills, "prerequisites": [], "items": items}
+
+
+def _call(conn: http.client.HTTPConnection, method: str, path: str, body: dict[str, object] | None = None) -> object:
+    headers = {**ADMIN, **({"Content-Type": "application/json"} if body is not None else {})}
+    conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+    res = conn.getresponse()
+    data = res.read()
+    if res.status != 200:
+        raise RuntimeError(f"{method} {path}: {res.status} {data[:300]!r}")
+    return json.loads(data)
+
+
+def replay_learners(conn: http.client.HTTPConnection, replay: pd.DataFrame, learners: list[str], steps: int,
+                    bank_every: int, n_items: int) -> dict[str, list[float]]:
+    """Each learner's answers one by one (seconds each request took, by kind)."""
+    times: dict[str, list[float]] = {"answer": [], "next_item": [], "whole_course": []}
+    first_read = True
+    for learner in learners:
+        rows = replay[replay["learner"] == learner].head(steps + 1)
+        for n in range(len(rows) - 1):
+            r, nxt = rows.iloc[n], rows.iloc[n + 1]
+            body = {"responses": [{"event_id": str(n), "item": str(r["item"]), "correct": bool(r["correct"])}]}
+            t0 = time.perf_counter()
+            _call(conn, "POST", f"/api/learners/{learner}/responses", body)
+            t1 = time.perf_counter()
+            _call(conn, "GET", f"/api/learners/{learner}/predict?" + urllib.parse.urlencode(
+                {"items": str(nxt["item"]), "by": "kt"}))
+            t2 = time.perf_counter()
+            if first_read:  # loads the model into the worker: not a step
+                first_read = False
+            else:
+                times["answer"].append(t1 - t0)
+                times["next_item"].append(t2 - t1)
+            if n % bank_every == bank_every - 1:
+                t0 = time.perf_counter()
+                every = _call(conn, "GET", f"/api/learners/{learner}/predict?by=kt")
+                times["whole_course"].append(time.perf_counter() - t0)
+                assert isinstance(every, dict) and len(every) == n_items
+    return times
 
 
 def main() -> None:
@@ -62,33 +109,27 @@ def main() -> None:
                          headers=ADMIN)
         assert up.status_code == 201, up.text
         upload_s = time.perf_counter() - t0
-        times: dict[str, list[float]] = {"answer": [], "next_item": [], "whole_course": []}
         learners = list(dict.fromkeys(replay["learner"]))[: args.learners]
-        first_read = True
         for learner in learners:
-            rows = replay[replay["learner"] == learner].head(args.steps + 1)
             client.post("/api/learners", json={"id": str(learner)}, headers=ADMIN)
-            for n in range(len(rows) - 1):
-                r, nxt = rows.iloc[n], rows.iloc[n + 1]
-                body = {"responses": [{"event_id": str(n), "item": str(r["item"]), "correct": bool(r["correct"])}]}
-                t0 = time.perf_counter()
-                assert client.post(f"/api/learners/{learner}/responses", json=body, headers=ADMIN).status_code == 200
-                t1 = time.perf_counter()
-                got = client.get(f"/api/learners/{learner}/predict", params={"items": [str(nxt["item"])], "by": "kt"},
-                                 headers=ADMIN)
-                t2 = time.perf_counter()
-                assert got.status_code == 200, got.text
-                if first_read:  # loads the model into the worker: not a step
-                    first_read = False
-                else:
-                    times["answer"].append(t1 - t0)
-                    times["next_item"].append(t2 - t1)
-                if n % args.bank_every == args.bank_every - 1:
-                    t0 = time.perf_counter()
-                    every = client.get(f"/api/learners/{learner}/predict", params={"by": "kt"}, headers=ADMIN)
-                    times["whole_course"].append(time.perf_counter() - t0)
-                    assert len(every.json()) == len(course["items"])  # type: ignore[arg-type]
         client.app.state.engine.dispose()  # type: ignore[attr-defined]
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = {**os.environ, "METATUTOR_DATABASE_URL": url, "METATUTOR_ADMIN_KEY": "bench", "OMP_NUM_THREADS": "1"}
+        server = subprocess.Popen([sys.executable, "-m", "metatutor.cli", "serve", "--port", str(port)], env=env)
+        try:
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            times = replay_learners(http.client.HTTPConnection("127.0.0.1", port), replay, learners, args.steps,
+                                    args.bank_every, len(course["items"]))  # type: ignore[arg-type]
+        finally:
+            server.terminate()
+            server.wait(20)
     ms = {k: np.array(v) * 1000 for k, v in times.items()}
     out = {"model": json.loads((args.model / "model.json").read_text())["model"], "logs": str(args.logs),
            "database": "postgresql" if args.database_url else "sqlite", "course_items": len(course["items"]),  # type: ignore[arg-type]

@@ -192,3 +192,25 @@ def test_deleting_a_learner_deletes_their_kt_state(client: TestClient, models: d
     assert client.delete("/api/learners/a", headers=ADMIN).status_code == 204
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(KTState)) == 0
+
+
+def test_one_kt_fit_at_a_time_and_a_stopping_server_ends_it(client: TestClient, logs: Responses) -> None:
+    from metatutor.service import jobs
+
+    frame = logs.to_frame()
+    for name, rows in frame.groupby("learner", sort=False):
+        client.post("/api/learners", json={"id": name}, headers=ADMIN)
+        body = {"responses": [{"event_id": str(n), "item": r.item, "correct": bool(r.correct)}
+                              for n, r in enumerate(rows.itertuples())]}
+        client.post(f"/api/learners/{name}/responses", json=body, headers=ADMIN)
+    slow = {"kind": "kt", "model": "dkt", "max_epochs": 200, "valid": 0.0}  # no early stopping: 200 epochs
+    first = client.post("/api/models/train", json=slow, headers=ADMIN)
+    assert first.status_code == 202
+    again = client.post("/api/models/train", json=slow, headers=ADMIN)
+    assert again.status_code == 409 and f"job {first.json()['job']}" in again.json()["detail"]
+    began = time.perf_counter()
+    jobs.stop_all()  # as at the process's exit
+    assert time.perf_counter() - began < 20
+    job = client.get(f"/api/jobs/{first.json()['job']}", headers=ADMIN).json()
+    assert job["status"] == "failed" and "interrupted" in job["message"]
+    assert client.post("/api/models/train", json={**slow, "max_epochs": 1}, headers=ADMIN).status_code == 202

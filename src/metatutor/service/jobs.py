@@ -1,9 +1,11 @@
 """Background training jobs: a job row holds status and progress; the work runs in a thread of the worker
 that accepted it, with its own database session. A job left running by a stopped server is marked failed
-at the next start (`fail_interrupted`)."""
+at the next start (`fail_interrupted`). When the process exits, running KT fits stop at their next epoch
+(`stop_all`), rather than being cut off inside torch."""
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +20,28 @@ from metatutor.service import tables as t
 
 Report = Callable[[float, str], None]
 
+_stopping = threading.Event()
+_threads: set[threading.Thread] = set()
+_threads_lock = threading.Lock()
+
+
+class JobInterrupted(RuntimeError):
+    """The process is stopping: the job ends at its next epoch."""
+
+
+def stop_all(timeout: float = 30.0) -> None:
+    """Ask running jobs to stop at their next epoch and wait for them (at most `timeout` seconds)."""
+    _stopping.set()
+    with _threads_lock:
+        running = list(_threads)
+    deadline = time.monotonic() + timeout
+    for thread in running:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    _stopping.clear()
+
+
+atexit.register(stop_all)
+
 
 def start(sessions: sessionmaker[Session], kind: str, work: Callable[[Session, Report], int],
           on_done: Callable[[], None] = lambda: None) -> int:
@@ -28,7 +52,10 @@ def start(sessions: sessionmaker[Session], kind: str, work: Callable[[Session, R
         session.add(job)
         session.commit()
         job_id = job.id
-    threading.Thread(target=_run, args=(sessions, job_id, work, on_done), name=f"job-{job_id}", daemon=True).start()
+    thread = threading.Thread(target=_run, args=(sessions, job_id, work, on_done), name=f"job-{job_id}", daemon=True)
+    with _threads_lock:
+        _threads.add(thread)
+    thread.start()
     return job_id
 
 
@@ -48,9 +75,13 @@ def _run(sessions: sessionmaker[Session], job_id: int, work: Callable[[Session, 
                                   "model_version": version}
     except Exception as exc:  # the job records any failure; the server goes on
         values = {"status": "failed", "message": f"{type(exc).__name__}: {exc}"[:500]}
-    with sessions() as s:
-        s.execute(update(t.Job).where(t.Job.id == job_id).values(finished=time.time(), **values))
-        s.commit()
+    try:
+        with sessions() as s:
+            s.execute(update(t.Job).where(t.Job.id == job_id).values(finished=time.time(), **values))
+            s.commit()
+    finally:
+        with _threads_lock:
+            _threads.discard(threading.current_thread())
 
 
 def fail_interrupted(session: Session) -> None:
@@ -111,6 +142,8 @@ def train_kt(name: str, *, activate: bool, seed: int = 0, max_epochs: int | None
         most = getattr(model.config, "max_epochs", None)
 
         def epoch(model_name: str, n: int, record: dict[str, float]) -> None:
+            if _stopping.is_set():
+                raise JobInterrupted("interrupted: the server stopped")
             auc = f", validation AUC {record['valid_auc']:.4f}" if "valid_auc" in record else ""
             report(0.05 + 0.85 * min(1.0, n / most) if most else 0.5, f"fitting {model_name}: epoch {n}{auc}")
 

@@ -28,7 +28,7 @@ class TrainIn(BaseModel):
     # kt only: which model (default = attn), its most epochs (default: the model's), the learners held
     # out to early-stop it
     model: Literal["default", "attn", "dkt", "irt", "irt2pl", "ensemble"] = "default"
-    max_epochs: int | None = Field(default=None, ge=1, le=1000)
+    max_epochs: int | None = Field(default=None, ge=1, le=200)
     valid: float = Field(default=0.2, ge=0.0, lt=1.0)
 
 
@@ -57,6 +57,9 @@ def train(body: TrainIn, request: Request, session: SessionDep, who: PrincipalDe
     if body.kind == "kt":
         if not session.scalar(select(func.count()).select_from(t.Response)):
             raise ConfigError("no responses stored yet: a KT model learns from them")
+        busy = session.scalar(select(t.Job.id).where(t.Job.kind == "train-kt", t.Job.status.in_(["queued", "running"])))
+        if busy is not None:  # one at a time: a fit takes the machine's cores
+            raise HTTPException(409, f"a KT model is training already (job {busy}); try again when it ends")
         work = jobs.train_kt(body.model, activate=body.activate, seed=body.seed, max_epochs=body.max_epochs,
                              valid=body.valid)
         job_id = jobs.start(request.app.state.sessions, "train-kt", work, on_done=request.app.state.kt.invalidate)
@@ -84,15 +87,22 @@ def upload_kt(model: Annotated[UploadFile, File(description="The model.json of a
     try:
         meta = json.loads(model.file.read())
         loaded = load(arrays.file.read())
-    except (ValueError, UnicodeDecodeError) as exc:
+    except Exception as exc:  # not JSON, not safetensors (its own error type)
         raise ConfigError(f"upload a saved model's model.json and arrays.safetensors ({type(exc).__name__})") from None
+    if not isinstance(meta, dict):
+        raise ConfigError("model.json must hold a saved model's description (a JSON object)")
     served = ServedModel(model_from_parts(meta, loaded, where="the upload"))
     coverage = kt.course_coverage(session, served)
     if coverage["course_items"] and not coverage["course_items_known"]:
         raise ConfigError("the model knows none of this course's items: was it trained on another course?")
     info: dict[str, Any] = {"source": "upload", **coverage}
     if training is not None:
-        record = json.loads(training.file.read() or b"{}")
+        try:
+            record = json.loads(training.file.read() or b"{}")
+        except ValueError:
+            raise ConfigError("training.json is not JSON") from None
+        if not isinstance(record, dict):
+            raise ConfigError("training.json must be a JSON object (as `metatutor train` writes it)")
         info["training"] = {k: record[k] for k in ("model", "data", "seed", "train_learners", "valid_learners",
                                                    "train_responses", "valid_auc", "seconds") if k in record}
     version = kt.store_model(session, served, info=info, activate=activate)
