@@ -16,19 +16,15 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from fastapi.testclient import TestClient
+from loopback import serving
 
 from metatutor.data import read_responses
 from metatutor.service.app import create_app
@@ -113,23 +109,10 @@ def main() -> None:
         for learner in learners:
             client.post("/api/learners", json={"id": str(learner)}, headers=ADMIN)
         client.app.state.engine.dispose()  # type: ignore[attr-defined]
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        env = {**os.environ, "METATUTOR_DATABASE_URL": url, "METATUTOR_ADMIN_KEY": "bench", "OMP_NUM_THREADS": "1"}
-        server = subprocess.Popen([sys.executable, "-m", "metatutor.cli", "serve", "--port", str(port)], env=env)
-        try:
-            for _ in range(300):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            times = replay_learners(http.client.HTTPConnection("127.0.0.1", port), replay, learners, args.steps,
-                                    args.bank_every, len(course["items"]))  # type: ignore[arg-type]
-        finally:
-            server.terminate()
-            server.wait(20)
+        with serving(url, "bench") as server:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port)  # type: ignore[attr-defined]
+            times = replay_learners(conn, replay, learners, args.steps, args.bank_every,
+                                    len(course["items"]))  # type: ignore[arg-type]
     ms = {k: np.array(v) * 1000 for k, v in times.items()}
     out = {"model": json.loads((args.model / "model.json").read_text())["model"], "logs": str(args.logs),
            "database": "postgresql" if args.database_url else "sqlite", "course_items": len(course["items"]),  # type: ignore[arg-type]

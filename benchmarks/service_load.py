@@ -28,17 +28,15 @@ import asyncio
 import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
+from loopback import serving
 
 from metatutor.service.store import builtin_course
 
@@ -132,22 +130,8 @@ def main() -> None:
     probe = _cpu_probe()
     tmp = Path(tempfile.mkdtemp())
     url = args.database_url or f"sqlite:///{tmp / 'load.db'}"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "METATUTOR_DATABASE_URL": url, "METATUTOR_ADMIN_KEY": KEY}
-    server = subprocess.Popen([sys.executable, "-m", "metatutor.cli", "serve", "--port", str(port),
-                               "--workers", str(args.workers)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=(tmp / "server.log").open("w"))
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit(f"the server did not start in 60 s; see {tmp / 'server.log'}")
+    with serving(url, KEY, workers=args.workers, log=tmp / "server.log") as server:
+        port = server.port  # type: ignore[attr-defined]
         admin = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         _call(admin, "POST", "/api/course", builtin_course())
         names = [f"load{j:03d}-{int(time.time())}" for j in range(args.learners)]
@@ -237,13 +221,6 @@ def main() -> None:
         elapsed = time.perf_counter() - measure_from
         server_cpu = round(_tree_cpu(server.pid) - cpu_before, 1)
         client_cpu = round(time.process_time() - client_before, 1)
-    finally:
-        server.send_signal(signal.SIGINT)  # uvicorn stops its workers, then itself
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
     both = lat["answer"] + lat["next"]
     out = {"database": url.split(":", 1)[0], "flow": args.flow, "workers": args.workers, "warmup_s": args.warmup,
            "learners": args.learners, "seconds": round(elapsed, 1), "connections_per_worker": spread,

@@ -10,8 +10,6 @@ rebuilt from the learner's stored responses)."""
 
 from __future__ import annotations
 
-import math
-import time
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -21,6 +19,7 @@ from sqlalchemy.orm import Session
 from metatutor.errors import ConfigError
 from metatutor.models.serving import OnlineState, ServedModel
 from metatutor.policy.tracker import SkillTracker
+from metatutor.service import store
 from metatutor.service import tables as t
 from metatutor.service.db import write_lock
 
@@ -29,43 +28,26 @@ class NoKTModel(ConfigError):
     """No KT model is active yet."""
 
 
-class KTCache:
-    """The active KT model, loaded again only when the active version changes (read from the database at
-    most every `ttl` seconds, as `store.TrackerCache` does)."""
+def _served(session: Session, version: int) -> ServedModel:
+    blob = session.scalar(select(t.ModelVersion.arrays).where(t.ModelVersion.id == version))
+    if blob is None:
+        raise ConfigError(f"model version {version} holds no arrays")
+    from metatutor.models import model_from_bytes  # the neural models import torch: only when used
+
+    return ServedModel(model_from_bytes(blob))
+
+
+class KTCache(store.ActiveVersionCache[ServedModel]):
+    """The active KT model (see `store.ActiveVersionCache`)."""
 
     def __init__(self, ttl: float = 1.0) -> None:
-        self.ttl = ttl
-        self.version: int | None = None
-        self.served: ServedModel | None = None
-        self._checked = -math.inf
-
-    def invalidate(self) -> None:
-        self._checked = -math.inf
-
-    def get(self, session: Session) -> tuple[int, ServedModel]:
-        now = time.monotonic()
-        if self.served is not None and self.version is not None and now - self._checked < self.ttl:
-            return self.version, self.served
-        active = session.scalar(select(t.ModelVersion.id).where(t.ModelVersion.active.is_(True),
-                                                                t.ModelVersion.kind == "kt"))
-        if active is None:
-            raise NoKTModel("no knowledge-tracing model yet: upload one (POST /api/models/kt) or train one "
-                            '(POST /api/models/train with {"kind": "kt"})')
-        if active != self.version or self.served is None:
-            blob = session.scalar(select(t.ModelVersion.arrays).where(t.ModelVersion.id == active))
-            if blob is None:
-                raise ConfigError(f"model version {active} holds no arrays")
-            from metatutor.models import model_from_bytes  # the neural models import torch: only when used
-
-            self.served, self.version = ServedModel(model_from_bytes(blob)), active
-        self._checked = now
-        return active, self.served
+        super().__init__("kt", _served, lambda: NoKTModel(
+            "no knowledge-tracing model yet: upload one (POST /api/models/kt) or train one "
+            '(POST /api/models/train with {"kind": "kt"})'), ttl)
 
 
 def store_model(session: Session, served: ServedModel, *, info: dict[str, Any], activate: bool) -> int:
     """A new KT model version holding the model's bytes (active unless `activate=False`)."""
-    from metatutor.service import store
-
     params = {"model": served.name, "items": served.vocab.n_items, "skills": served.vocab.n_skills}
     return store.activate(session, "kt", params, info=info, active=activate, arrays=served.model.to_bytes())
 

@@ -9,7 +9,7 @@ import random
 import time
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -30,35 +30,49 @@ from metatutor.service import tables as t
 from metatutor.service.db import write_lock
 from metatutor.service.schemas import CourseIn, ResponseIn
 
+T = TypeVar("T")
 
-class TrackerCache:
-    """The active tracker, rebuilt only when the active model version changes. Which version is active
-    is read from the database at most every `ttl` seconds (a switch made by another worker process
-    reaches this one within `ttl`; one made here, at once: `invalidate`)."""
 
-    def __init__(self, ttl: float = 1.0) -> None:
-        self.ttl = ttl
+class ActiveVersionCache(Generic[T]):
+    """The active model version of one kind, built from its stored row only when the active version
+    changes. Which version is active is read from the database at most every `ttl` seconds (a switch
+    made by another worker process reaches this one within `ttl`; one made here, at once: `invalidate`)."""
+
+    def __init__(self, kind: str, build: Callable[[Session, int], T], missing: Callable[[], Exception],
+                 ttl: float = 1.0) -> None:
+        self.kind, self.build, self.missing, self.ttl = kind, build, missing, ttl
         self.version: int | None = None
-        self.tracker: SkillTracker | None = None
+        self.model: T | None = None
         self._checked = -math.inf
 
     def invalidate(self) -> None:
         self._checked = -math.inf
 
-    def get(self, session: Session) -> tuple[int, SkillTracker]:
+    def get(self, session: Session) -> tuple[int, T]:
         now = time.monotonic()
-        if self.tracker is not None and self.version is not None and now - self._checked < self.ttl:
-            return self.version, self.tracker
+        if self.model is not None and self.version is not None and now - self._checked < self.ttl:
+            return self.version, self.model
         active = session.scalar(select(t.ModelVersion.id).where(t.ModelVersion.active.is_(True),
-                                                                t.ModelVersion.kind == "tracker"))
+                                                                t.ModelVersion.kind == self.kind))
         if active is None:
-            raise ConfigError("no course loaded yet: POST /api/course first")
-        if active != self.version or self.tracker is None:  # the parameters are read only on a switch
-            params = session.scalar(select(t.ModelVersion.params).where(t.ModelVersion.id == active))
-            assert params is not None
-            self.tracker, self.version = SkillTracker.from_dict(params), active
+            raise self.missing()
+        if active != self.version or self.model is None:  # the stored model is read only on a switch
+            self.model, self.version = self.build(session, active), active
         self._checked = now
-        return active, self.tracker
+        return active, self.model
+
+
+def _tracker(session: Session, version: int) -> SkillTracker:
+    params = session.scalar(select(t.ModelVersion.params).where(t.ModelVersion.id == version))
+    assert params is not None
+    return SkillTracker.from_dict(params)
+
+
+class TrackerCache(ActiveVersionCache[SkillTracker]):
+    """The active skill tracker (see `ActiveVersionCache`)."""
+
+    def __init__(self, ttl: float = 1.0) -> None:
+        super().__init__("tracker", _tracker, lambda: ConfigError("no course loaded yet: POST /api/course first"), ttl)
 
 
 def import_course(session: Session, course: CourseIn, tracker: SkillTracker | None = None) -> int:
