@@ -25,8 +25,11 @@ import numpy as np
 import pandas as pd
 from fastapi.testclient import TestClient
 from loopback import serving
+from sklearn.metrics import roc_auc_score
 
 from metatutor.data import read_responses
+from metatutor.data.responses import Responses
+from metatutor.models import load_model
 from metatutor.service.app import create_app
 from metatutor.service.settings import Settings
 
@@ -52,21 +55,26 @@ def _call(conn: http.client.HTTPConnection, method: str, path: str, body: dict[s
 
 
 def replay_learners(conn: http.client.HTTPConnection, replay: pd.DataFrame, learners: list[str], steps: int,
-                    bank_every: int, n_items: int) -> dict[str, list[float]]:
-    """Each learner's answers one by one (seconds each request took, by kind)."""
+                    bank_every: int, n_items: int, run: str) -> tuple[dict[str, list[float]], list[float]]:
+    """Each learner's answers one by one: the seconds each request took, by kind, and the served
+    P(correct) of each next answer (responses 2 to steps + 1 of each learner, in order)."""
     times: dict[str, list[float]] = {"answer": [], "next_item": [], "whole_course": []}
+    served: list[float] = []
     first_read = True
-    for learner in learners:
-        rows = replay[replay["learner"] == learner].head(steps + 1)
+    for name in learners:
+        rows = replay[replay["learner"] == name].head(steps + 1)
+        learner = f"{name}-{run}"
         for n in range(len(rows) - 1):
             r, nxt = rows.iloc[n], rows.iloc[n + 1]
             body = {"responses": [{"event_id": str(n), "item": str(r["item"]), "correct": bool(r["correct"])}]}
             t0 = time.perf_counter()
             _call(conn, "POST", f"/api/learners/{learner}/responses", body)
             t1 = time.perf_counter()
-            _call(conn, "GET", f"/api/learners/{learner}/predict?" + urllib.parse.urlencode(
+            got = _call(conn, "GET", f"/api/learners/{learner}/predict?" + urllib.parse.urlencode(
                 {"items": str(nxt["item"]), "by": "kt"}))
             t2 = time.perf_counter()
+            assert isinstance(got, dict)
+            served.append(float(got[str(nxt["item"])]))
             if first_read:  # loads the model into the worker: not a step
                 first_read = False
             else:
@@ -77,7 +85,7 @@ def replay_learners(conn: http.client.HTTPConnection, replay: pd.DataFrame, lear
                 every = _call(conn, "GET", f"/api/learners/{learner}/predict?by=kt")
                 times["whole_course"].append(time.perf_counter() - t0)
                 assert isinstance(every, dict) and len(every) == n_items
-    return times
+    return times, served
 
 
 def main() -> None:
@@ -106,20 +114,30 @@ def main() -> None:
         assert up.status_code == 201, up.text
         upload_s = time.perf_counter() - t0
         learners = list(dict.fromkeys(replay["learner"]))[: args.learners]
+        run = f"run{int(time.time())}"  # the service's learner ids: new ones on every run, even on a used database
         for learner in learners:
-            client.post("/api/learners", json={"id": str(learner)}, headers=ADMIN)
+            assert client.post("/api/learners", json={"id": f"{learner}-{run}"}, headers=ADMIN).status_code == 201
         client.app.state.engine.dispose()  # type: ignore[attr-defined]
         with serving(url, "bench") as server:
             conn = http.client.HTTPConnection("127.0.0.1", server.port)  # type: ignore[attr-defined]
-            times = replay_learners(conn, replay, learners, args.steps, args.bank_every,
-                                    len(course["items"]))  # type: ignore[arg-type]
+            times, served = replay_learners(conn, replay, learners, args.steps, args.bank_every,
+                                            len(course["items"]), run)  # type: ignore[arg-type]
+    # the same answers scored by the saved model in one batch, as `metatutor predict` does
+    rows = pd.concat([replay[replay["learner"] == x].head(args.steps + 1) for x in learners])
+    subset = Responses.from_frame(rows.drop(columns=["order"]), merge_multiskill=False)
+    batch = load_model(str(args.model)).predict_proba(subset)
+    later = np.concatenate([np.arange(a + 1, b) for a, b in zip(subset.starts[:-1], subset.starts[1:], strict=True)])
+    truth = subset.correct[later]
     ms = {k: np.array(v) * 1000 for k, v in times.items()}
     out = {"model": json.loads((args.model / "model.json").read_text())["model"], "logs": str(args.logs),
            "database": "postgresql" if args.database_url else "sqlite", "course_items": len(course["items"]),  # type: ignore[arg-type]
            "learners": len(learners), "course_seconds": round(course_s, 2), "upload_seconds": round(upload_s, 2),
            **{f"{k}_ms_median": round(float(np.median(v)), 2) for k, v in ms.items()},
            **{f"{k}_ms_p99": round(float(np.percentile(v, 99)), 2) for k, v in ms.items()},
-           "counts": {k: len(v) for k, v in ms.items()}}
+           "counts": {k: len(v) for k, v in ms.items()},
+           "next_item_auc_served": round(float(roc_auc_score(truth, served)), 4),
+           "next_item_auc_batch": round(float(roc_auc_score(truth, batch[later])), 4),
+           "max_abs_difference": round(float(np.abs(np.asarray(served) - batch[later]).max()), 5)}
     print(json.dumps(out, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))

@@ -21,12 +21,15 @@ def split(simulated: Responses):  # type: ignore[no-untyped-def]
 def test_a_served_model_predicts_each_answer_as_the_batch_model_does(split, name: str) -> None:  # type: ignore[no-untyped-def]
     model = make_model(name, **SMALL).fit(split.train, split.valid)
     served = ServedModel(model_from_bytes(model.to_bytes()))  # through the database's form
-    learner = split.test.select_learners(split.test.learners_present()[:1])
+    frame = split.test.select_learners(split.test.learners_present()[:1]).to_frame()
+    frame.loc[frame.index[2::5], "item"] = [f"new-{j}" for j in range(len(frame.index[2::5]))]  # unseen items
+    learner = Responses.from_frame(frame, merge_multiskill=False)
     batch = model.predict_proba(learner)
+    names = [str(i) for i in learner.item_ids[learner.item]]
+    skills = {names[t]: learner.skills_of(t) for t in range(len(learner))}
     state = served.new_state()
-    names = learner.item_ids[learner.item]
     for t in range(len(learner)):
-        assert served.predict(state, [names[t]])[0] == pytest.approx(batch[t], abs=1e-5)
+        assert served.predict(state, [names[t]], skills.__getitem__)[0] == pytest.approx(batch[t], abs=1e-5)
         blob = served.state_to_bytes(state)  # each step stored and read back, as a service does
         state = served.state_from_bytes(blob)
         served.step(state, names[t], learner.skills_of(t), bool(learner.correct[t]))

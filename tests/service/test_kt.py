@@ -214,3 +214,19 @@ def test_one_kt_fit_at_a_time_and_a_stopping_server_ends_it(client: TestClient, 
     job = client.get(f"/api/jobs/{first.json()['job']}", headers=ADMIN).json()
     assert job["status"] == "failed" and "interrupted" in job["message"]
     assert client.post("/api/models/train", json={**slow, "max_epochs": 1}, headers=ADMIN).status_code == 202
+
+
+def test_course_items_the_model_never_saw_are_predicted_from_their_skills(client: TestClient, logs: Responses,
+                                                                          tmp_path: Path) -> None:
+    unseen = ["i01-005", "i03-005"]
+    model = make_model("irt").fit(logs.select_rows(~np.isin(logs.item_ids[logs.item], unseen)))
+    assert _upload(client, model, tmp_path / "irt").json()["info"]["course_items_known"] == 18
+    client.post("/api/learners/a/responses", json=_answers(HISTORY), headers=ADMIN)
+    got = client.get("/api/learners/a/predict", params={"items": unseen, "by": "kt"}, headers=ADMIN).json()
+    served, skills = ServedModel(model), _served_skills()
+    state = served.new_state()
+    for item, ok in HISTORY:
+        served.step(state, item, skills[item], ok)
+    expected = served.predict(state, unseen, skills.__getitem__)
+    np.testing.assert_allclose([got[i] for i in unseen], expected, atol=1e-4)
+    assert abs(expected[0] - expected[1]) > 1e-3  # each from its own skill, not one "unseen item" guess

@@ -512,12 +512,15 @@ class OnlineState:
         return first(torch.cat([h, x], dim=-1))
 
     @torch.no_grad()
-    def predict(self, items: np.ndarray | None = None, *, exact: bool = False) -> np.ndarray:
+    def predict(self, items: np.ndarray | None = None, *, exact: bool = False,
+                skills: np.ndarray | None = None) -> np.ndarray:
         """P(correct) on each item code in `items` as the next response. Default: every known item,
-        interpolated through the model's `BankPlan` (`exact=True`: each item run through the network)."""
+        interpolated through the model's `BankPlan` (`exact=True`: each item run through the network).
+        `skills` (M, K): the skill codes of the items, for items the model has not seen (a known
+        item's are the model's own)."""
         if items is None and not exact:
             return torch.sigmoid(self.predict_logit()).numpy().astype(np.float64)
-        return self._exact(items)
+        return self._exact(items, skills)
 
     @torch.no_grad()
     def predict_logit(self) -> torch.Tensor:
@@ -528,10 +531,10 @@ class OnlineState:
         hidden = plan.combine(self.hidden(plan.x)).clamp_(min=0.0)  # ReLU; dropout is off
         return torch.addmv(plan.bias + last.bias, hidden, last.weight[0])
 
-    def _exact(self, items: np.ndarray | None) -> np.ndarray:
+    def _exact(self, items: np.ndarray | None, given: np.ndarray | None = None) -> np.ndarray:
         net, model = eval_mode(self.net), self.model
         codes = np.arange(model.vocab_.n_items) if items is None else np.asarray(items)
-        skills = candidate_skills(codes, model.item_skills_, model.vocab_)
+        skills = candidate_skills(codes, model.item_skills_, model.vocab_, given)
         item = torch.as_tensor(codes).long()
         x = net.question(torch.as_tensor(skills), net.difficulty(item))
         return sigmoid((self.logits(x) + net.item_bias(item).view(-1)).double().numpy())

@@ -340,13 +340,14 @@ class DKTOnlineState:
         self.count += 1
 
     @torch.no_grad()
-    def predict(self, items: np.ndarray | None = None) -> np.ndarray:
-        """P(correct) on each item code in `items` as the next response (default: every known item)."""
+    def predict(self, items: np.ndarray | None = None, *, skills: np.ndarray | None = None) -> np.ndarray:
+        """P(correct) on each item code in `items` as the next response (default: every known item);
+        `skills` (M, K): the items' skill codes, used for items the model has not seen."""
         if items is None:
             return torch.sigmoid(self.predict_logit()).numpy().astype(np.float64)
         net, model, h = eval_mode(self.net), self.model, self.state
         codes = np.asarray(items)
-        skills = candidate_skills(codes, model.item_skills_, model.vocab_)
+        skills = candidate_skills(codes, model.item_skills_, model.vocab_, skills)
         logit = net.next_logits(h[None], torch.as_tensor(codes).long()[None], torch.as_tensor(skills)[None])
         return sigmoid(logit[0].double().numpy())
 

@@ -40,7 +40,7 @@ class ServingState(Protocol):
 
     def update(self, item: int, skills: np.ndarray, correct: int) -> None: ...
 
-    def predict(self, items: np.ndarray | None = None) -> np.ndarray: ...
+    def predict(self, items: np.ndarray | None = None, *, skills: np.ndarray | None = None) -> np.ndarray: ...
 
     def predict_logit(self) -> Any: ...  # (N,) float32 logits of the whole bank (array or tensor)
 
@@ -166,15 +166,16 @@ class EnsembleOnlineState:
             fitted[: min(width, len(skills))] = skills[:width]
             state.update(item, fitted, correct)
 
-    def predict(self, items: np.ndarray | None = None) -> np.ndarray:
-        """P(correct) on each item code in `items` as the next response (default: every known item)."""
+    def predict(self, items: np.ndarray | None = None, *, skills: np.ndarray | None = None) -> np.ndarray:
+        """P(correct) on each item code in `items` as the next response (default: every known item);
+        `skills` (M, K): the items' skill codes, used for items the model has not seen."""
         if items is None:  # the members' float32 logits, combined once
             model = self.model
             total = np.full(model.vocab_.n_items, model.intercept_, dtype=np.float32)
             for w, state in zip(model.weights_, self.states, strict=True):
                 total += np.float32(w) * np.asarray(state.predict_logit())
             return np.asarray(sigmoid(total.astype(np.float64)))
-        return self.model.combine([s.predict(items) for s in self.states])
+        return self.model.combine([s.predict(items, skills=skills) for s in self.states])
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {f"m{j}/{k}": v for j, s in enumerate(self.states) for k, v in s.to_arrays().items()}

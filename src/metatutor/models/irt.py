@@ -197,12 +197,15 @@ class IRTOnlineState:
         post = np.exp(self.log_posterior - self.log_posterior.max())
         return np.asarray(post / post.sum())
 
-    def predict(self, items: np.ndarray | None = None) -> np.ndarray:
-        """P(correct) on each item code in `items` as the next response (default: every known item)."""
+    def predict(self, items: np.ndarray | None = None, *, skills: np.ndarray | None = None) -> np.ndarray:
+        """P(correct) on each item code in `items` as the next response (default: every known item);
+        `skills` (M, K): the items' skill codes, used for items the model has not seen."""
         post = self.posterior()
         if items is None:
             return (self.model.grid_probabilities() @ post.astype(np.float32)).astype(np.float64)
-        params = np.array([self._parameters(int(i), None) for i in np.asarray(items)]).reshape(-1, 2)
+        codes = np.asarray(items)
+        params = np.array([self._parameters(int(i), None if skills is None else skills[j])
+                           for j, i in enumerate(codes)]).reshape(-1, 2)
         return np.asarray(sigmoid(params[:, 1:] * (GRID[None, :] - params[:, :1])) @ post)
 
     def predict_logit(self) -> np.ndarray:

@@ -98,13 +98,18 @@ def item_skill_table(enc: Encoded, vocab: Vocabulary) -> np.ndarray:
     return table
 
 
-def candidate_skills(codes: np.ndarray, table: np.ndarray, vocab: Vocabulary) -> np.ndarray:
-    """(M, K) skill codes of item codes to score: a known item's row of `table` (`item_skill_table`),
-    an unknown one (code ≥ n_items) the "unknown skill"."""
+def candidate_skills(codes: np.ndarray, table: np.ndarray, vocab: Vocabulary,
+                     given: np.ndarray | None = None) -> np.ndarray:
+    """(M, K) skill codes of item codes to score: a known item's row of `table` (`item_skill_table`);
+    an unknown one (code ≥ n_items) its row of `given` (M, K') where given, else the "unknown skill"."""
     skills = np.full((len(codes), table.shape[1]), vocab.n_skills + 1, dtype=np.int64)
     known = codes < vocab.n_items
     skills[known] = table[codes[known]]
-    skills[~known, 0] = vocab.n_skills
+    if given is None:
+        skills[~known, 0] = vocab.n_skills
+    else:
+        width = min(table.shape[1], np.asarray(given).shape[1])
+        skills[~known, :width] = np.asarray(given)[~known, :width]
     return skills
 
 

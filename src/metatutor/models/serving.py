@@ -10,7 +10,7 @@ from bytes (safetensors), so that a database row can hold it. Items the model ne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,7 +29,7 @@ class OnlineState(Protocol):
 
     def update(self, item: int, skills: np.ndarray, correct: int) -> None: ...
 
-    def predict(self, items: np.ndarray | None = None) -> np.ndarray: ...
+    def predict(self, items: np.ndarray | None = None, *, skills: np.ndarray | None = None) -> np.ndarray: ...
 
     def to_arrays(self) -> dict[str, np.ndarray]: ...
 
@@ -69,7 +69,7 @@ class ServedModel:
         """A response's skill codes as the model's `update` takes them (unknown skills: the model's
         "unseen skill"; padded or cut to the model's width)."""
         v = self.vocab
-        codes = v.skill_codes(list(skills)) if len(skills) else np.array([v.n_skills], dtype=np.int64)
+        codes = self._codes(skills)
         if self._width is None:
             return codes
         out = np.full(self._width, v.n_skills + 1, dtype=np.int64)
@@ -80,17 +80,36 @@ class ServedModel:
         """Add one response (item name, the names of its skills, right or wrong) to the state."""
         state.update(int(self.vocab.item_codes([item])[0]), self.skill_codes(skills), int(correct))
 
-    def predict(self, state: OnlineState, items: Sequence[str]) -> np.ndarray:
-        """(len(items),) P(correct) of each named item as the learner's next response."""
+    def predict(self, state: OnlineState, items: Sequence[str],
+                skills_of: Callable[[str], Sequence[str]] | None = None) -> np.ndarray:
+        """(len(items),) P(correct) of each named item as the learner's next response. `skills_of(item)`
+        names an item's skills: the model uses them for items it has not seen (without it, all such
+        items get one "unseen item" prediction)."""
         codes = self.vocab.item_codes(list(items))
-        if len(codes) < WHOLE_BANK_FROM:
-            return np.asarray(state.predict(codes), dtype=np.float64)
-        known = codes < self.vocab.n_items
+        unseen = np.flatnonzero(codes >= self.vocab.n_items)
         out = np.empty(len(codes))
-        out[known] = state.predict()[codes[known]]
-        if not known.all():
-            out[~known] = state.predict(codes[~known][:1])[0]  # every unseen item gets the same prediction
+        seen = np.flatnonzero(codes < self.vocab.n_items)
+        if len(seen) >= WHOLE_BANK_FROM:
+            out[seen] = state.predict()[codes[seen]]
+        elif len(seen):
+            out[seen] = state.predict(codes[seen])
+        if len(unseen):
+            # unseen items with the same skills get the same prediction: score each skill set once
+            groups: dict[tuple[str, ...], list[int]] = {}
+            for j in unseen:
+                groups.setdefault(tuple(skills_of(items[int(j)])) if skills_of else (), []).append(int(j))
+            rows = [self.skill_codes(list(k)) for k in groups]
+            width = max(len(r) for r in rows)
+            table = np.full((len(rows), width), self.vocab.n_skills + 1, dtype=np.int64)
+            for g, r in enumerate(rows):
+                table[g, : len(r)] = r
+            scored = state.predict(np.full(len(rows), self.vocab.n_items), skills=table)
+            for g, members in enumerate(groups.values()):
+                out[members] = scored[g]
         return out
+
+    def _codes(self, skills: Sequence[str]) -> np.ndarray:
+        return self.vocab.skill_codes(list(skills)) if len(skills) else np.array([self.vocab.n_skills], dtype=np.int64)
 
     def state_to_bytes(self, state: OnlineState) -> bytes:
         """The state as one safetensors blob (for a database row)."""

@@ -10,8 +10,10 @@ rebuilt from the learner's stored responses)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -100,10 +102,25 @@ def learner_state(session: Session, served: ServedModel, version: int, learner_i
     return state, answers + len(new)
 
 
+def course_skills(tracker: SkillTracker) -> Callable[[str], list[str]]:
+    """The skills of a course item by name (what a KT model uses for items it has not seen)."""
+
+    def skills_of(item: str) -> list[str]:
+        i = tracker.item_index[item]
+        return [str(tracker.skill_ids[k]) for k in tracker.link_skill[tracker.item_ptr[i]: tracker.item_ptr[i + 1]]]
+
+    return skills_of
+
+
+def predict(served: ServedModel, state: OnlineState, tracker: SkillTracker, items: list[str]) -> np.ndarray:
+    """P(correct) of each course item named as the learner's next response."""
+    return served.predict(state, items, course_skills(tracker))
+
+
 def skill_predictions(served: ServedModel, state: OnlineState, tracker: SkillTracker) -> list[dict[str, Any]]:
     """Per skill of the course: the mean P(correct) the KT model predicts over that skill's items, as the
     learner's next response, and how many items that is."""
-    p = served.predict(state, [str(i) for i in tracker.item_ids])
+    p = predict(served, state, tracker, [str(i) for i in tracker.item_ids])
     out = []
     for k, skill in enumerate(tracker.skill_ids):
         items = tracker.link_item[tracker.link_skill == k]

@@ -117,7 +117,7 @@ def predict(learner_id: str, session: SessionDep, who: PrincipalDep, model: Trac
     if by == "kt":
         kt_version, served = request.app.state.kt.get(session)
         state, _ = kt.learner_state(session, served, kt_version, learner_id)
-        p = served.predict(state, items)
+        p = kt.predict(served, state, tracker, items)
     else:
         p = tracker.p_correct(store.load_state(session, tracker, version, learner_id))[
             [tracker.item_index[i] for i in items]]
