@@ -88,8 +88,8 @@ def checkpointer(engine: Engine, every: float = 1.0) -> threading.Event | None:
     return stop
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> None:
+    """Bring the schema to an Alembic revision (default: the newest); `down` to go back to an older one."""
     from alembic import command
     from alembic.config import Config
 
@@ -97,7 +97,7 @@ def migrate(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        (command.downgrade if down else command.upgrade)(cfg, revision)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -18,10 +18,10 @@ def upgrade() -> None:
     op.create_table(
         "kt_states",
         sa.Column("learner_id", sa.String(200), sa.ForeignKey("learners.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("model_version", sa.Integer()),
-        sa.Column("last_response", sa.Integer()),
-        sa.Column("answers", sa.Integer()),
-        sa.Column("state", sa.LargeBinary()),
+        sa.Column("model_version", sa.Integer(), nullable=False),
+        sa.Column("last_response", sa.Integer(), nullable=False),
+        sa.Column("answers", sa.Integer(), nullable=False),
+        sa.Column("state", sa.LargeBinary(), nullable=False),
     )
 
 
