@@ -38,7 +38,7 @@ def test_cat_benchmark_rows_and_summary(csv_path: Path) -> None:
     assert data["summary"]["mfi"]["auc_at_n"]["10"] > data["summary"]["mfi"]["auc_at_n"]["1"]
     # default's learner model was chosen on the fold's validation learners, and says which and why
     choice = data["default_model"]["2"]
-    assert set(choice["valid_auc"]) == {"irt-2pl", "irt-2pl+dkt"}
+    assert set(choice["valid_auc"]) == {"irt-2pl", "irt-2pl+dkt", "irt-2pl+dkt+pairs"}
     assert choice["chosen"] == max(choice["valid_auc"], key=choice["valid_auc"].get)
     if choice["chosen"] == "irt-2pl":  # then default predicts exactly as mfi does
         assert data["summary"]["default"]["auc_at_n"] == data["summary"]["mfi"]["auc_at_n"]

@@ -172,6 +172,99 @@ class BlendLearners:
         return np.asarray(sigmoid(np.asarray(total) / len(self.members)))
 
 
+class PairLearners:
+    """A base learner model plus item-to-item answer effects learned from the training learners: for an
+    answered item q and a query item j, among the training learners who answered both, how far q's answer
+    moves j's log-odds, logit P(j right | q's answer) - logit P(j right) (shrunk towards no effect by
+    `shrink` pseudo-learners). The effects of all answered items are added to the base model's logit
+    (`weight` times), as naive Bayes adds evidence. It learns which items go together in ways a
+    one-dimensional ability or a sequence model's embeddings miss. Only the answers move the
+    prediction: how often two items are answered together (which says something about a learner's
+    assignments, not their answers) cancels out of the difference."""
+
+    DENSE_ENTRIES = 50_000_000  # up to this many (item, item, answer) cells a dense table, beyond sorted keys
+    CHUNK_ROWS = 20_000_000  # pairs gathered before they are counted (bounds the memory of a fit)
+
+    def __init__(self, base: CATLearners, *, weight: float = 1.0, shrink: float = 10.0, max_per_learner: int = 1000,
+                 random_state: int = 0) -> None:
+        self.base, self.weight, self.shrink = base, weight, shrink
+        self.max_per_learner, self.random_state = max_per_learner, random_state
+        self.name = f"{base.name}+pairs"
+
+    def fit(self, train: Responses, valid: Responses | None = None) -> Self:
+        """Count the pairs of the training learners' answers (the base model must be fitted already; at most
+        `max_per_learner` answers of each learner, a seeded sample, bound the work at n²)."""
+        rng = np.random.default_rng(self.random_state)
+        self.n_items_ = n = len(train.item_ids)
+        dense = 2 * n * n <= self.DENSE_ENTRIES
+        chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        keys: list[np.ndarray] = []
+        right: list[np.ndarray] = []
+        size = 0
+
+        def flush() -> None:
+            nonlocal size
+            k, r = np.concatenate(keys), np.concatenate(right)
+            keys.clear()
+            right.clear()
+            size = 0
+            if dense:
+                chunks.append((np.empty(0), np.bincount(k, minlength=2 * n * n), np.bincount(k, weights=r, minlength=2 * n * n)))
+            else:
+                uk, inv = np.unique(k, return_inverse=True)
+                chunks.append((uk, np.bincount(inv), np.bincount(inv, weights=r)))
+
+        for lo, hi in zip(train.starts[:-1], train.starts[1:], strict=True):
+            rows = np.arange(lo, hi)
+            if len(rows) > self.max_per_learner:
+                rows = np.sort(rng.choice(rows, self.max_per_learner, replace=False))
+            it, y = train.item[rows], train.correct[rows].astype(np.int64)
+            q, j = np.nonzero(~np.eye(len(it), dtype=bool))
+            keys.append((it[q] * n + it[j]) * 2 + y[q])
+            right.append(y[j])
+            size += len(q)
+            if size > self.CHUNK_ROWS:
+                flush()
+        if keys:
+            flush()
+        if dense:
+            self.keys_ = None
+            self.count_ = np.sum([c for _, c, _ in chunks], axis=0)
+            self.wins_ = np.sum([w for _, _, w in chunks], axis=0)
+        else:
+            uk, inv = np.unique(np.concatenate([u for u, _, _ in chunks]), return_inverse=True)
+            self.keys_ = uk
+            self.count_ = np.bincount(inv, weights=np.concatenate([c for _, c, _ in chunks]))
+            self.wins_ = np.bincount(inv, weights=np.concatenate([w for _, _, w in chunks]))
+        return self
+
+    def _lookup(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(answers, right answers) counted for each pair key (0 for pairs never seen together)."""
+        if self.keys_ is None:
+            return self.count_[key], self.wins_[key]
+        pos = np.clip(np.searchsorted(self.keys_, key), 0, len(self.keys_) - 1)
+        hit = self.keys_[pos] == key
+        return np.where(hit, self.count_[pos], 0.0), np.where(hit, self.wins_[pos], 0.0)
+
+    def effects(self, items: np.ndarray, y: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """(L, Q) the summed log-odds effects of the answered items on each query item."""
+        out = np.zeros(query.shape)
+        for t in range(items.shape[1]):
+            base = (items[:, t : t + 1] * self.n_items_ + query) * 2
+            wrong, wrong_right = self._lookup(base)
+            rightq, right_right = self._lookup(base + 1)
+            either = (wrong_right + right_right + 1.0) / (wrong + rightq + 2.0)  # P(j right | both answered)
+            answered = y[:, t : t + 1] > 0
+            n_y, r_y = np.where(answered, rightq, wrong), np.where(answered, right_right, wrong_right)
+            given = (r_y + self.shrink * either) / (n_y + self.shrink)  # P(j right | q's answer)
+            out += logit(given) - logit(either)
+        return out
+
+    def predict(self, items: np.ndarray, y: np.ndarray, query: np.ndarray) -> np.ndarray:
+        total = logit(self.base.predict(items, y, query)) + self.weight * self.effects(items, y, query)
+        return np.asarray(sigmoid(total))
+
+
 def taker_abilities(train: Responses, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, float]:
     """Per item code: the mean EAP ability (N(0, 1) prior, all their answers) of the training learners who
     answered it, shrunk towards the mean of its skill's takers by k pseudo-learners; and the spread s of

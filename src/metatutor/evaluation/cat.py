@@ -24,6 +24,7 @@ from metatutor.assessment.learners import (
     CATLearners,
     DKTLearners,
     IRTLearners,
+    PairLearners,
     information_choice,
     random_choice,
 )
@@ -151,9 +152,9 @@ Chooser = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 Predictor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 # `default` is our recommended setting, fixed on fold 1's VALIDATION learners of assist2009_pid before any test
 # fold was scored (docs/benchmarks.md §4a): maximum-information questions on the 2PL; held-out answers predicted
-# by the 2PL's posterior predictive (with the takers' ability prior) or, where it predicts the fold's validation
-# learners better, by its mean logit with a DKT trained on answers in random order (`choose_default_model`).
-# The mfi row keeps the 2PL's predictions alone.
+# by the 2PL's posterior predictive (with the takers' ability prior), its mean logit with a DKT trained on
+# answers in random order, or that blend plus item-to-item answer effects (`PairLearners`), whichever predicts
+# the fold's validation learners best (`choose_default_model`). The mfi row keeps the 2PL's predictions alone.
 DEFAULT_SELECTOR = "mfi"
 
 
@@ -175,14 +176,17 @@ def make_selector(name: str, irt: IRTLearners, meta: MetaCAT | None, pools: Pool
 
 def choose_default_model(irt: IRTLearners, train: Responses, valid: Responses, *, seed: int = 0
                          ) -> tuple[CATLearners, dict[str, Any]]:
-    """The learner model of `default` for one fold: the 2PL alone, or its mean logit with a DKT, whichever
-    predicts the validation learners' held-out answers better (maximum-information questions, 3 shuffles,
-    mean AUC over n). The DKT early-stops on a fifth of the *training* learners, so that the validation
-    learners judge both candidates on equal terms."""
+    """The learner model of `default` for one fold: the 2PL alone, its mean logit with a DKT, or that blend
+    plus item-to-item answer effects (`PairLearners`), whichever predicts the validation learners' held-out
+    answers best (maximum-information questions, 3 shuffles, mean AUC over n). The DKT early-stops on a
+    fifth of the *training* learners and the pairs are counted on the training learners, so that the
+    validation learners judge every candidate on equal terms."""
     fit_on, stop_on = holdout_split(train, valid_fraction=0.2, random_state=seed)
     blend = BlendLearners(irt, DKTLearners(random_state=seed).fit(fit_on, stop_on))
+    pairs = PairLearners(blend, random_state=seed).fit(train)
+    candidates: dict[str, CATLearners] = {m.name: m for m in (irt, blend, pairs)}
     scores: dict[str, float] = {}
-    for name, model in ((irt.name, irt), (blend.name, blend)):
+    for name, model in candidates.items():
         aucs = []
         for s in (0, 1, 2):
             pools = make_pools(valid, seed=s)
@@ -191,7 +195,7 @@ def choose_default_model(irt: IRTLearners, train: Responses, valid: Responses, *
         scores[name] = float(np.mean(aucs))
     chosen = max(scores, key=lambda k: scores[k])
     log.info("default learner model: %s (validation AUC %s)", chosen, scores)
-    return (blend if chosen == blend.name else irt), {"chosen": chosen, "valid_auc": scores}
+    return candidates[chosen], {"chosen": chosen, "valid_auc": scores}
 
 
 def run_cat_benchmark(data: str | Path, *, protocol: str = "folds", selectors: list[str] | None = None,
