@@ -141,3 +141,15 @@ def test_pair_effects_learn_which_items_go_together() -> None:
     sparse.DENSE_ENTRIES, sparse.CHUNK_ROWS = 0, 5000
     sparse.fit(train)
     assert sparse.keys_ is not None and np.allclose(sparse.effects(asked, np.array([[1], [0]]), query), effect)
+
+
+def test_pair_counts_stay_within_their_budget() -> None:
+    from metatutor.assessment.learners import PairLearners
+
+    train = two_skill_world(50, 2)  # 20 answers each: 50 · 20 · 19 = 19,000 pairs uncapped
+    base = IRTLearners("1pl", taker_prior=False).fit(train)
+    assert PairLearners(base).fit(train).cap_ == 1000
+    small = PairLearners(base)
+    small.MAX_PAIRS = 5000
+    small.fit(train)
+    assert small.cap_ == 10 and small.count_.sum() == 50 * 10 * 9 <= 5000  # 50 · 11 · 10 would be over

@@ -184,6 +184,7 @@ class PairLearners:
 
     DENSE_ENTRIES = 50_000_000  # up to this many (item, item, answer) cells a dense table, beyond sorted keys
     CHUNK_ROWS = 20_000_000  # pairs gathered before they are counted (bounds the memory of a fit)
+    MAX_PAIRS = 150_000_000  # pairs counted in all (assist2009_pid's training parts: 53 M, statics': 81 M)
 
     def __init__(self, base: CATLearners, *, weight: float = 1.0, shrink: float = 10.0, max_per_learner: int = 1000,
                  random_state: int = 0) -> None:
@@ -192,9 +193,17 @@ class PairLearners:
         self.name = f"{base.name}+pairs"
 
     def fit(self, train: Responses, valid: Responses | None = None) -> Self:
-        """Count the pairs of the training learners' answers (the base model must be fitted already; at most
-        `max_per_learner` answers of each learner, a seeded sample, bound the work at n²)."""
+        """Count the pairs of the training learners' answers (the base model must be fitted already). At most
+        `max_per_learner` answers of each learner, a seeded sample, bound the work at n²; on very large data the
+        cap comes down further, so that at most `MAX_PAIRS` pairs are counted in all (`cap_`)."""
         rng = np.random.default_rng(self.random_state)
+        lengths = np.diff(train.starts)
+        pairs_at = lambda cap: int((np.minimum(lengths, cap) * (np.minimum(lengths, cap) - 1)).sum())  # noqa: E731
+        lo, hi = 2, max(2, self.max_per_learner)
+        while lo < hi:  # the largest cap within the budget
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if pairs_at(mid) <= self.MAX_PAIRS else (lo, mid - 1)
+        self.cap_ = lo
         self.n_items_ = n = len(train.item_ids)
         dense = 2 * n * n <= self.DENSE_ENTRIES
         chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -216,8 +225,8 @@ class PairLearners:
 
         for lo, hi in zip(train.starts[:-1], train.starts[1:], strict=True):
             rows = np.arange(lo, hi)
-            if len(rows) > self.max_per_learner:
-                rows = np.sort(rng.choice(rows, self.max_per_learner, replace=False))
+            if len(rows) > self.cap_:
+                rows = np.sort(rng.choice(rows, self.cap_, replace=False))
             it, y = train.item[rows], train.correct[rows].astype(np.int64)
             q, j = np.nonzero(~np.eye(len(it), dtype=bool))
             keys.append((it[q] * n + it[j]) * 2 + y[q])
