@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from metatutor.data.responses import Responses
@@ -36,3 +38,23 @@ def tracker() -> SkillTracker:
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def _two_skill_world(n_learners: int, seed: int) -> Responses:
+    """Two unrelated skills: items a0-a9 depend on θ_A only, b0-b9 on θ_B only (θ_A, θ_B ~ N(0, 1.5²),
+    independent), all b = 0; everyone answers all 20, in a random order. One ability for both cannot tell
+    an a-answer from a b-answer; which items go together can be learned from many learners' answers."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for j in range(n_learners):
+        theta = rng.normal(scale=1.5, size=2)
+        answers = [(f"{skill}{i}", skill, int(rng.random() < 1 / (1 + np.exp(-theta[k]))))
+                   for k, skill in enumerate("ab") for i in range(10)]
+        rows += [(f"u{seed}-{j}", *answers[i]) for i in rng.permutation(len(answers))]
+    return Responses.from_frame(pd.DataFrame(rows, columns=["learner", "item", "skill", "correct"]))
+
+
+@pytest.fixture(scope="session")
+def two_skill_world() -> Callable[[int, int], Responses]:
+    """`two_skill_world(n_learners, seed)`: learners with two unrelated abilities (see `_two_skill_world`)."""
+    return _two_skill_world

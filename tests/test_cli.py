@@ -55,11 +55,11 @@ def test_train_saves_a_model_and_its_record(logs: tuple[Path, Path], tmp_path: P
     assert res.exit_code == 0, res.output
     assert "validation AUC" in res.output
     model = load_model(str(tmp_path / "m"))
-    assert model.name == "attn"
+    assert model.name == "ensemble" and [m.name for m in model.members_] == ["attn", "dkt", "irt", "pairs"]
     record = TrainingRecord.read(tmp_path / "m")
     assert record is not None and record.model == "default" and record.seed == 1
     assert record.train_learners + record.valid_learners == 180 and record.valid_learners == 36
-    assert 1 <= len(record.epochs) <= 2 and record.valid_auc is not None and 0.5 < record.valid_auc < 1
+    assert 2 <= len(record.epochs) <= 4 and record.valid_auc is not None and 0.5 < record.valid_auc < 1
     assert len(record.learners_seen) == 180
 
 

@@ -147,7 +147,8 @@ def _write_outputs(result: Any, json_path: Path | None, markdown: Path | None, p
 def benchmark_kt(
     data: Annotated[Path, typer.Option(help="A dataset folder or file.")],
     protocol: Annotated[str, typer.Option(help="folds, pykt, kfold or auto.")] = "auto",
-    models: Annotated[str, typer.Option(help="Comma-separated: irt,irt2pl,bkt,bktf,pfa,bestlr,dkt,attn,ensemble (attn + dkt),default (= attn).")] =
+    models: Annotated[str, typer.Option(help="Comma-separated: irt,irt2pl,bkt,bktf,pfa,bestlr,dkt,attn,pairs,ensemble (attn + dkt + irt),"
+                                      "ensemble-pairs (and pairs),default (= ensemble-pairs).")] =
     "irt,bkt,pfa,bestlr,dkt",
     folds: FoldsOption = None,
     seed: Annotated[int, typer.Option(help="Seed of models and of kfold splits.")] = 0,
@@ -338,7 +339,7 @@ def _write_table(frame: Any, path: Path) -> None:
 def train(
     data: Annotated[Path, typer.Argument(help="Response logs: a file or a dataset folder (every learner in it).")],
     out: Annotated[Path, typer.Option(help="Folder to save the fitted model in.")],
-    model: Annotated[str, typer.Option(help="Registry name: default (= attn), attn, dkt, ensemble, irt, bkt, "
+    model: Annotated[str, typer.Option(help="Registry name: default (= ensemble-pairs), attn, dkt, ensemble, pairs, irt, bkt, "
                                             "pfa, bestlr, ...")] = "default",
     valid: Annotated[float, typer.Option(help="Fraction of learners held out to early-stop and score it.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the split and the model.")] = 0,

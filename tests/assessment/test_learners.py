@@ -92,21 +92,7 @@ def test_dkt_learner_model_scores_the_query_as_the_next_response(simulated: Resp
     assert np.allclose(blend, 1 / (1 + np.exp(-mean)))
 
 
-def two_skill_world(n_learners: int, seed: int) -> Responses:
-    """Two unrelated skills: items a0-a9 depend on θ_A only, b0-b9 on θ_B only (θ_A, θ_B independent), all
-    b = 0; everyone answers all 20. One ability for both cannot tell an a-answer from a b-answer."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for j in range(n_learners):
-        theta = rng.normal(scale=1.5, size=2)
-        for k, skill in enumerate("ab"):
-            for i in range(10):
-                y = int(rng.random() < 1 / (1 + np.exp(-theta[k])))
-                rows.append((f"u{seed}-{j}", f"{skill}{i}", skill, y))
-    return Responses.from_frame(pd.DataFrame(rows, columns=["learner", "item", "skill", "correct"]))
-
-
-def test_pair_effects_learn_which_items_go_together() -> None:
+def test_pair_effects_learn_which_items_go_together(two_skill_world) -> None:  # type: ignore[no-untyped-def]
     from metatutor.assessment.learners import PairLearners
 
     whole = Responses.concat([two_skill_world(600, 0), two_skill_world(200, 1)])
@@ -120,7 +106,7 @@ def test_pair_effects_learn_which_items_go_together() -> None:
     effect = pairs.effects(asked, np.array([[1], [0]]), query)
     assert effect[0, 0] > 0.5 and effect[1, 0] < -0.5  # a0's answer moves a1 both ways
     assert np.all(np.abs(effect[:, 1]) < 0.2)  # and leaves b1 alone
-    assert pairs.count_.sum() == 600 * 20 * 19  # every ordered pair of every training learner, nobody else's
+    assert pairs.table_.counted == 600 * 20 * 19  # every ordered pair of every training learner, nobody else's
     # held-out answers of new learners after 4 answers (pooled AUC, as the benchmark scores): the pairs
     # beat the one ability they adjust
     from sklearn.metrics import roc_auc_score
@@ -136,20 +122,3 @@ def test_pair_effects_learn_which_items_go_together() -> None:
         for name, model in (("base", base), ("pairs", pairs)):
             scored[name] += list(model.predict(items, y, test.item[held][None])[0])
     assert roc_auc_score(truth, scored["pairs"]) > roc_auc_score(truth, scored["base"]) + 0.02
-    # the sorted-key tables, counted in small pieces, give the same effects as the dense one
-    sparse = PairLearners(base)
-    sparse.DENSE_ENTRIES, sparse.CHUNK_ROWS = 0, 5000
-    sparse.fit(train)
-    assert sparse.keys_ is not None and np.allclose(sparse.effects(asked, np.array([[1], [0]]), query), effect)
-
-
-def test_pair_counts_stay_within_their_budget() -> None:
-    from metatutor.assessment.learners import PairLearners
-
-    train = two_skill_world(50, 2)  # 20 answers each: 50 · 20 · 19 = 19,000 pairs uncapped
-    base = IRTLearners("1pl", taker_prior=False).fit(train)
-    assert PairLearners(base).fit(train).cap_ == 1000
-    small = PairLearners(base)
-    small.MAX_PAIRS = 5000
-    small.fit(train)
-    assert small.cap_ == 10 and small.count_.sum() == 50 * 10 * 9 <= 5000  # 50 · 11 · 10 would be over

@@ -18,6 +18,7 @@ from metatutor.assessment.pools import item_skills, shuffled_orders
 from metatutor.data.responses import Responses, codes_for
 from metatutor.models.base import logit, sigmoid
 from metatutor.models.dkt import DKT
+from metatutor.models.pairs import PairEffects
 from metatutor.models.sequences import candidate_skills
 from metatutor.models.training import eval_mode
 
@@ -182,10 +183,6 @@ class PairLearners:
     prediction: how often two items are answered together (which says something about a learner's
     assignments, not their answers) cancels out of the difference."""
 
-    DENSE_ENTRIES = 50_000_000  # up to this many (item, item, answer) cells a dense table, beyond sorted keys
-    CHUNK_ROWS = 20_000_000  # pairs gathered before they are counted (bounds the memory of a fit)
-    MAX_PAIRS = 150_000_000  # pairs counted in all (assist2009_pid's training parts: 53 M, statics': 81 M)
-
     def __init__(self, base: CATLearners, *, weight: float = 1.0, shrink: float = 10.0, max_per_learner: int = 1000,
                  random_state: int = 0) -> None:
         self.base, self.weight, self.shrink = base, weight, shrink
@@ -193,80 +190,18 @@ class PairLearners:
         self.name = f"{base.name}+pairs"
 
     def fit(self, train: Responses, valid: Responses | None = None) -> Self:
-        """Count the pairs of the training learners' answers (the base model must be fitted already). At most
-        `max_per_learner` answers of each learner, a seeded sample, bound the work at n²; on very large data the
-        cap comes down further, so that at most `MAX_PAIRS` pairs are counted in all (`cap_`)."""
-        rng = np.random.default_rng(self.random_state)
-        lengths = np.diff(train.starts)
-        pairs_at = lambda cap: int((np.minimum(lengths, cap) * (np.minimum(lengths, cap) - 1)).sum())  # noqa: E731
-        lo, hi = 2, max(2, self.max_per_learner)
-        while lo < hi:  # the largest cap within the budget
-            mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if pairs_at(mid) <= self.MAX_PAIRS else (lo, mid - 1)
-        self.cap_ = lo
-        self.n_items_ = n = len(train.item_ids)
-        dense = 2 * n * n <= self.DENSE_ENTRIES
-        chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        keys: list[np.ndarray] = []
-        right: list[np.ndarray] = []
-        size = 0
-
-        def flush() -> None:
-            nonlocal size
-            k, r = np.concatenate(keys), np.concatenate(right)
-            keys.clear()
-            right.clear()
-            size = 0
-            if dense:
-                chunks.append((np.empty(0), np.bincount(k, minlength=2 * n * n), np.bincount(k, weights=r, minlength=2 * n * n)))
-            else:
-                uk, inv = np.unique(k, return_inverse=True)
-                chunks.append((uk, np.bincount(inv), np.bincount(inv, weights=r)))
-
-        for lo, hi in zip(train.starts[:-1], train.starts[1:], strict=True):
-            rows = np.arange(lo, hi)
-            if len(rows) > self.cap_:
-                rows = np.sort(rng.choice(rows, self.cap_, replace=False))
-            it, y = train.item[rows], train.correct[rows].astype(np.int64)
-            q, j = np.nonzero(~np.eye(len(it), dtype=bool))
-            keys.append((it[q] * n + it[j]) * 2 + y[q])
-            right.append(y[j])
-            size += len(q)
-            if size > self.CHUNK_ROWS:
-                flush()
-        if keys:
-            flush()
-        if dense:
-            self.keys_ = None
-            self.count_ = np.sum([c for _, c, _ in chunks], axis=0)
-            self.wins_ = np.sum([w for _, _, w in chunks], axis=0)
-        else:
-            uk, inv = np.unique(np.concatenate([u for u, _, _ in chunks]), return_inverse=True)
-            self.keys_ = uk
-            self.count_ = np.bincount(inv, weights=np.concatenate([c for _, c, _ in chunks]))
-            self.wins_ = np.bincount(inv, weights=np.concatenate([w for _, _, w in chunks]))
+        """Count the pairs of the training learners' answers (`PairEffects.count`; the base model must be
+        fitted already)."""
+        self.table_ = PairEffects.count(train.item, train.correct, train.starts, len(train.item_ids),
+                                        shrink=self.shrink, max_per_learner=self.max_per_learner,
+                                        random_state=self.random_state)
         return self
-
-    def _lookup(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(answers, right answers) counted for each pair key (0 for pairs never seen together)."""
-        if self.keys_ is None:
-            return self.count_[key], self.wins_[key]
-        pos = np.clip(np.searchsorted(self.keys_, key), 0, len(self.keys_) - 1)
-        hit = self.keys_[pos] == key
-        return np.where(hit, self.count_[pos], 0.0), np.where(hit, self.wins_[pos], 0.0)
 
     def effects(self, items: np.ndarray, y: np.ndarray, query: np.ndarray) -> np.ndarray:
         """(L, Q) the summed log-odds effects of the answered items on each query item."""
         out = np.zeros(query.shape)
         for t in range(items.shape[1]):
-            base = (items[:, t : t + 1] * self.n_items_ + query) * 2
-            wrong, wrong_right = self._lookup(base)
-            rightq, right_right = self._lookup(base + 1)
-            either = (wrong_right + right_right + 1.0) / (wrong + rightq + 2.0)  # P(j right | both answered)
-            answered = y[:, t : t + 1] > 0
-            n_y, r_y = np.where(answered, rightq, wrong), np.where(answered, right_right, wrong_right)
-            given = (r_y + self.shrink * either) / (n_y + self.shrink)  # P(j right | q's answer)
-            out += logit(given) - logit(either)
+            out += self.table_.lookup(items[:, t : t + 1], y[:, t : t + 1], query)
         return out
 
     def predict(self, items: np.ndarray, y: np.ndarray, query: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from metatutor.models.base import LearnerModel, Vocabulary
 from metatutor.models.bkt import BKT, BKTConfig
 from metatutor.models.irt import IRT, IRTConfig
 from metatutor.models.logistic import PFA, BestLR, LogisticConfig
+from metatutor.models.pairs import PairConfig, PairKT
 
 if TYPE_CHECKING:
     from metatutor.models.attention import AttentionConfig, AttentionKT
@@ -40,11 +41,14 @@ REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {
     "bestlr": ("BestLR", {}),
     "dkt": ("DKT", {}),
     "attn": ("AttentionKT", {}),
+    "pairs": ("PairKT", {}),  # item-to-item answer effects (models/pairs.py)
     "ensemble": ("EnsembleKT", {}),  # attn + dkt + irt, logits stacked on the validation learners
+    "ensemble-pairs": ("EnsembleKT", {"members": ("attn", "dkt", "irt", "pairs")}),
 }
-DEFAULT_MODEL = "attn"  # best of our models on assist2009_pid (5 folds) and statics (fold 1): docs/benchmarks.md
+# the best of our models on assist2009_pid, statics and pyKT's assist2015 (5 folds each): docs/benchmarks.md §3
+DEFAULT_MODEL = "ensemble-pairs"
 SAVED_CLASSES: dict[str, str] = {"irt": "IRT", "bkt": "BKT", "pfa": "PFA", "bestlr": "BestLR", "dkt": "DKT",
-                                 "attn": "AttentionKT", "ensemble": "EnsembleKT"}
+                                 "attn": "AttentionKT", "ensemble": "EnsembleKT", "pairs": "PairKT"}
 
 
 def model_class(name: str) -> type[LearnerModel]:
@@ -132,6 +136,8 @@ __all__ = [
     "IRTConfig",
     "LearnerModel",
     "LogisticConfig",
+    "PairConfig",
+    "PairKT",
     "Vocabulary",
     "load_model",
     "make_model",

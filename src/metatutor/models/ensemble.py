@@ -89,6 +89,12 @@ class EnsembleKT(LearnerModel):
             log.info("ensemble weights %s, intercept %.3f", np.round(self.weights_, 3), self.intercept_)
         return self
 
+    @property
+    def history_(self) -> list[dict[str, float]]:
+        """The neural members' epochs, one after the other; `member` is the member's position."""
+        return [{"member": float(j), **record} for j, m in enumerate(self.members_)
+                for record in getattr(m, "history_", [])]
+
     def combine(self, probabilities: list[np.ndarray]) -> np.ndarray:
         """σ(w · logits + c) of the members' probabilities (one array per member)."""
         logits = np.stack([logit(p) for p in probabilities], axis=-1)

@@ -25,9 +25,9 @@ class TrainIn(BaseModel):
     activate: bool = True  # make the new version active when training ends
     seed: int = 0
     kind: Literal["tracker", "kt"] = "tracker"  # the skill tracker, or a knowledge-tracing model
-    # kt only: which model (default = attn), its most epochs (default: the model's), the learners held
+    # kt only: which model (default = ensemble-pairs), its most epochs (default: the model's), the learners held
     # out to early-stop it
-    model: Literal["default", "attn", "dkt", "irt", "irt2pl", "ensemble"] = "default"
+    model: Literal["default", "attn", "dkt", "irt", "irt2pl", "pairs", "ensemble", "ensemble-pairs"] = "default"
     max_epochs: int | None = Field(default=None, ge=1, le=200)
     valid: float = Field(default=0.2, ge=0.0, lt=1.0)
 
