@@ -17,7 +17,7 @@ def split(simulated: Responses):  # type: ignore[no-untyped-def]
     return kfold_splits(simulated, k=4, random_state=0)[0]
 
 
-@pytest.mark.parametrize("name", ["irt", "dkt", "attn", "ensemble"])
+@pytest.mark.parametrize("name", ["irt", "dkt", "attn", "pairs", "ensemble", "ensemble-pairs"])
 def test_a_served_model_predicts_each_answer_as_the_batch_model_does(split, name: str) -> None:  # type: ignore[no-untyped-def]
     model = make_model(name, **SMALL).fit(split.train, split.valid)
     served = ServedModel(model_from_bytes(model.to_bytes()))  # through the database's form
