@@ -94,7 +94,8 @@ def test_unfitted_model_says_so(name: str, split) -> None:
 
 
 def test_default_and_unknown_names() -> None:
-    assert type(make_model("default")).__name__ == "AttentionKT"
+    default = make_model("default")
+    assert type(default).__name__ == "EnsembleKT" and default.config.members == ("attn", "dkt", "irt", "pairs")
     with pytest.raises(ConfigError, match="unknown model"):
         make_model("nope")
 
