@@ -95,12 +95,12 @@ def test_online_state_matches_batch_prediction_and_round_trips(two_skill_world, 
     restored = type(state).from_arrays(model, state.to_arrays())
     np.testing.assert_allclose(restored.predict(), state.predict())
     assert state.predict(np.array([model.vocab_.n_items]))[0] == model.predict_proba(
-        two_skill_unseen(model))[0]  # an unseen item: its overall rate, no effects
+        two_skill_unseen())[0]  # an unseen item: its overall rate, no effects
     for again in (load_model(str(model.save(tmp_path / "m"))), model_from_bytes(model.to_bytes())):
         np.testing.assert_allclose(again.predict_proba(test), batch)
 
 
-def two_skill_unseen(model: PairKT) -> Responses:
+def two_skill_unseen() -> Responses:
     """One learner answering one item the model never saw."""
     return Responses.from_frame(pd.DataFrame([("new", "zz", "a", 1)], columns=["learner", "item", "skill", "correct"]))
 

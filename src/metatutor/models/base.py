@@ -237,3 +237,19 @@ def skill_mean(values: np.ndarray, responses: Responses, vocab: Vocabulary) -> n
 def segment_ids(responses: Responses) -> np.ndarray:
     """(N,) 0-based index of each row's learner among the learners present."""
     return np.repeat(np.arange(responses.n_learners), responses.lengths)
+
+
+def shrunk_item_logits(item: np.ndarray, y: np.ndarray, n_items: int, prior_count: float) -> np.ndarray:
+    """(n_items,) each item's log-odds of success relative to the whole training set (item codes `item`,
+    answers `y`; codes ≥ n_items ignored), shrunk toward 0 by `prior_count` pseudo-answers: a sensible
+    start for per-item biases (rare items included)."""
+    wins = np.bincount(item, weights=y, minlength=n_items + 1)[:n_items]
+    tries = np.bincount(item, minlength=n_items + 1)[:n_items]
+    p_all = overall_rate(y)
+    p = (wins + prior_count * p_all) / (tries + prior_count)
+    return np.asarray(np.log(p / (1 - p)) - np.log(p_all / (1 - p_all)))
+
+
+def overall_rate(y: np.ndarray) -> float:
+    """The share of right answers, kept within [0.001, 0.999] (0.5 for no answers)."""
+    return float(np.clip(y.mean(), 1e-3, 1 - 1e-3)) if len(y) else 0.5

@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from dataclasses import dataclass
@@ -34,7 +35,15 @@ from typing import Any, Self
 import numpy as np
 
 from metatutor.data.responses import Responses
-from metatutor.models.base import LearnerModel, Vocabulary, logit, segment_ids, sigmoid
+from metatutor.models.base import (
+    LearnerModel,
+    Vocabulary,
+    logit,
+    overall_rate,
+    segment_ids,
+    shrunk_item_logits,
+    sigmoid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +140,7 @@ class PairEffects:
             tries = np.bincount(inv, weights=np.concatenate([t for _, t, _ in tables]))
             wins = np.bincount(inv, weights=np.concatenate([w for _, _, w in tables]))
         table = cls.from_counts(n, key, tries, wins, shrink=shrink, min_together=min_together)
-        return cls(n, table.indptr, table.partner, table.effect, cap=cap, counted=counted)
+        return dataclasses.replace(table, cap=cap, counted=counted)
 
     @classmethod
     def from_counts(cls, n_items: int, key: np.ndarray, tries: np.ndarray, wins: np.ndarray, *,
@@ -241,11 +250,8 @@ class PairKT(LearnerModel):
                                         max_per_learner=cfg.max_per_learner, min_together=cfg.min_together,
                                         random_state=cfg.random_state)
         log.info("pairs: %d item pairs over %d items", self.table_.n_pairs, n)
-        p_all = float(np.clip(train.correct.mean(), 1e-3, 1 - 1e-3)) if len(train) else 0.5
-        wins = np.bincount(items, weights=train.correct, minlength=n + 1)
-        tries = np.bincount(items, minlength=n + 1)
-        self.item_logit_ = np.asarray(logit((wins + cfg.item_prior * p_all) / (tries + cfg.item_prior)), dtype=np.float64)
-        self.item_logit_[n] = logit(p_all)  # unseen items: the overall rate
+        base = float(logit(overall_rate(train.correct)))  # an unseen item (code n): the overall rate
+        self.item_logit_ = np.append(shrunk_item_logits(items, train.correct, n, cfg.item_prior) + base, base)
         rows, skills = train.skill_rows(), self.vocab_.skills(train)
         self.links_ = np.stack([items[rows], skills]).astype(np.int64)  # (2, Z) the (item, skill) links seen
         self.coef_ = np.array([0.0, 1.0, 1.0])  # intercept, item, pairs

@@ -111,13 +111,3 @@ def candidate_skills(codes: np.ndarray, table: np.ndarray, vocab: Vocabulary,
         width = min(table.shape[1], np.asarray(given).shape[1])
         skills[~known, :width] = np.asarray(given)[~known, :width]
     return skills
-
-
-def shrunk_item_logits(enc: Encoded, n_items: int, prior_count: float) -> np.ndarray:
-    """(n_items,) each item's log-odds of success relative to the whole training set, shrunk toward 0
-    by `prior_count` pseudo-answers: a sensible start for per-item biases (rare items included)."""
-    wins = np.bincount(enc.item, weights=enc.y, minlength=n_items + 1)[:n_items]
-    tries = np.bincount(enc.item, minlength=n_items + 1)[:n_items]
-    p_all = float(np.clip(enc.y.mean(), 1e-3, 1 - 1e-3))
-    p = (wins + prior_count * p_all) / (tries + prior_count)
-    return np.asarray(np.log(p / (1 - p)) - np.log(p_all / (1 - p_all)))

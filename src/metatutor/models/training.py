@@ -17,8 +17,9 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from metatutor.data.responses import Responses
+from metatutor.models.base import shrunk_item_logits
 from metatutor.models.epochs import announce
-from metatutor.models.sequences import Encoded, shrunk_item_logits
+from metatutor.models.sequences import Encoded
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -72,7 +73,7 @@ def item_offset_penalty(net: ItemOffsetNet, items: torch.Tensor) -> torch.Tensor
 def init_item_bias(net: ItemOffsetNet, enc: Encoded, n_items: int, prior_count: float) -> None:
     """Start β_i at each item's shrunk log-odds, so rare items start sensible instead of waiting for many
     sparse gradient steps."""
-    init = shrunk_item_logits(enc, n_items, prior_count)
+    init = shrunk_item_logits(enc.item, enc.y, n_items, prior_count)
     net.item_bias.weight[:n_items, 0] = torch.as_tensor(init, dtype=torch.float32)
 
 
