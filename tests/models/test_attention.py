@@ -92,3 +92,15 @@ def test_cached_projections_follow_the_window(simulated: Responses) -> None:
     rebuilt = OnlineState.from_arrays(model, state.to_arrays())  # projections computed afresh
     assert len(state.keys) == 7 and state.count == 20
     assert np.allclose(state.predict(items[20:30]), rebuilt.predict(items[20:30]), atol=1e-6)
+
+
+def test_the_cached_window_keeps_the_null_slot_and_the_last_steps() -> None:
+    from metatutor.models.attention import _Window
+
+    rows = torch.randn(2, 4, 3)  # the null slot and three steps
+    window, kept = _Window(rows, limit=3), rows
+    for _ in range(20):  # past the buffer's end, more than once
+        row = torch.randn(2, 1, 3)
+        window.append(row)
+        kept = torch.cat([kept[:, :1], torch.cat([kept[:, 1:], row], 1)[:, -3:]], 1)
+        assert torch.equal(window.view(), kept)

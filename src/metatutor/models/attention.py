@@ -32,6 +32,7 @@ from torch import nn
 
 from metatutor.data.responses import Responses
 from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
+from metatutor.models.readout import ReluBank
 from metatutor.models.sequences import Encoded, candidate_skills, encode, item_skill_table
 from metatutor.models.training import (
     BestEpoch,
@@ -339,19 +340,28 @@ class BankPlan:
     (added to the logit). So each skill set is run through the attention layers at a few offsets only,
     its nodes (Chebyshev points over the set's range of μ, or the set's own offsets when it has no
     more distinct ones than that), and each item's input to the read-out's ReLU is interpolated from its
-    set's nodes (Lagrange weights: a sparse N x M matrix in CSR form); the ReLU and the last layer run per
-    item. That input is exact in x (linear in μ, which the weights reproduce) and smooth in μ through
-    the attention layers, and trained offsets span a narrow range, so the error is small; it is measured
-    in tests and by benchmarks/serving_latency.py. `OnlineState.predict(exact=True)` runs every item."""
+    set's nodes (Lagrange weights); the ReLU and the last layer run per item. That input is exact in x
+    (linear in μ, which the weights reproduce) and smooth in μ through the attention layers, and trained
+    offsets span a narrow range, so the error is small; it is measured in tests and by
+    benchmarks/serving_latency.py. `OnlineState.predict(exact=True)` runs every item.
+
+    A set with at most two nodes (on trained models, nearly all) interpolates along a line, so its items'
+    logits are piecewise linear in their weight on the second node: `linear` scores them without an
+    (N, D) pass (see `readout.ReluBank`), with the same values. The other sets' items go through the
+    sparse N x M matrix of weights (CSR form over `rest`)."""
 
     x: torch.Tensor  # (M, D) the question at each node
-    node: torch.Tensor  # (nnz,) node columns, item by item
-    offsets: torch.Tensor  # (N,) where each item's columns start
+    linear: ReluBank  # items of sets with at most two nodes: group = set, u = weight on its second node
+    left: np.ndarray  # (G,) each such set's first node
+    right: np.ndarray  # (G,) and its second (the first again for a set with one node)
+    rest: torch.Tensor  # (R,) the other items
+    node: torch.Tensor  # (nnz,) their node columns, item by item
+    offsets: torch.Tensor  # (R,) where each item's columns start
     weight: torch.Tensor  # (nnz,) Lagrange weights
-    bias: torch.Tensor  # (N,) β_i
+    bias: torch.Tensor  # (R,) their β_i
 
     def combine(self, at_nodes: torch.Tensor) -> torch.Tensor:
-        """(N, D) each item's weighted sum of node rows (M, D)."""
+        """(R, D) each of the other items' weighted sum of node rows (M, D)."""
         return nn.functional.embedding_bag(self.node, at_nodes, self.offsets, mode="sum",
                                            per_sample_weights=self.weight)
 
@@ -378,7 +388,12 @@ def bank_plan(net: AttentionNet, item_skills: np.ndarray, nodes: int = 2, spacin
     group = group.reshape(-1)
     node_skills: list[np.ndarray] = []
     node_mu: list[np.ndarray] = []
-    rows, cols, vals = [], [], []
+    rows, cols, vals = [], [], []  # the other sets' items: Lagrange weights
+    line_items: list[np.ndarray] = []  # sets with at most two nodes: their items, set, u, and nodes
+    line_group: list[np.ndarray] = []
+    line_u: list[np.ndarray] = []
+    left: list[int] = []
+    right: list[int] = []
     first = 0
     for g in range(len(sets)):
         members = np.flatnonzero(group == g)
@@ -391,27 +406,64 @@ def bank_plan(net: AttentionNet, item_skills: np.ndarray, nodes: int = 2, spacin
         else:
             at = (lo + hi) / 2 + (hi - lo) / 2 * np.cos((2 * np.arange(size) + 1) * np.pi / (2 * size))
             w = lagrange_weights(mu[members], at)
-        r, c = np.nonzero(w)
-        rows.append(members[r])
-        cols.append(first + c)
-        vals.append(w[r, c])
+        if len(at) <= 2:
+            line_items.append(members)
+            line_group.append(np.full(len(members), len(left)))
+            line_u.append(w[:, -1] if len(at) == 2 else np.zeros(len(members)))
+            left.append(first)
+            right.append(first + len(at) - 1)
+        else:
+            r, c = np.nonzero(w)
+            rows.append(members[r])
+            cols.append(first + c)
+            vals.append(w[r, c])
         node_mu.append(at)
         node_skills.append(np.repeat(sets[g][None], len(at), axis=0))
         first += len(at)
     skills = torch.as_tensor(np.concatenate(node_skills)).long()
     x = net.question(skills, torch.as_tensor(np.concatenate(node_mu), dtype=torch.float32)[:, None])
-    row, col, val = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    last: nn.Linear = net.out[3]  # type: ignore[assignment]
+    beta = (net.item_bias.weight[:n, 0] + last.bias).double().numpy()
+    items, line, u = (np.concatenate([*parts, np.zeros(0, dtype=dtype)])
+                      for parts, dtype in ((line_items, np.int64), (line_group, np.int64), (line_u, np.float64)))
+    linear = ReluBank.build(line, u, beta[items], last.weight[0].double().numpy(), n_groups=len(left), codes=items, size=n)
+    row, col, val = (np.concatenate([*parts, np.zeros(0, dtype=dtype)])
+                     for parts, dtype in ((rows, np.int64), (cols, np.int64), (vals, np.float64)))
+    rest = np.unique(row)
     order = np.argsort(row, kind="stable")
-    offsets = np.searchsorted(row[order], np.arange(n))
-    return BankPlan(x.detach(), torch.as_tensor(col[order]), torch.as_tensor(offsets),
-                    torch.as_tensor(val[order], dtype=torch.float32), net.item_bias.weight[:n, 0].detach())
+    offsets = np.searchsorted(row[order], rest)
+    return BankPlan(x.detach(), linear, np.array(left, dtype=np.int64), np.array(right, dtype=np.int64),
+                    torch.as_tensor(rest), torch.as_tensor(col[order]), torch.as_tensor(offsets),
+                    torch.as_tensor(val[order], dtype=torch.float32), torch.as_tensor(beta[rest], dtype=torch.float32))
 
 
-def _keep(cache: torch.Tensor, dim: int, limit: int) -> torch.Tensor:
-    """The first entry (the null slot) and the last `limit` entries along `dim`."""
-    if cache.shape[dim] <= limit + 1:
-        return cache
-    return torch.cat([cache.narrow(dim, 0, 1), cache.narrow(dim, cache.shape[dim] - limit, limit)], dim)
+class _Window:
+    """One retriever layer's projected keys or values, (H, 1 + n, dh): a fixed first row (the null slot)
+    and the last `limit` steps, appended one at a time without copying the window. Rows live in a buffer
+    twice the window's length; the null slot sits just before the window's oldest step, and the window
+    moves to the buffer's front only when the buffer's end is reached."""
+
+    def __init__(self, rows: torch.Tensor, limit: int) -> None:  # rows (H, 1 + n, dh), the null slot first
+        n = min(rows.shape[1] - 1, limit)
+        self.limit, self.null = limit, rows[:, :1].clone()
+        self.buffer = torch.empty(rows.shape[0], 2 * limit + 1, rows.shape[2])
+        self.buffer[:, : n + 1] = torch.cat([self.null, rows[:, rows.shape[1] - n :]], 1)
+        self.start, self.end = 1, 1 + n  # the window's steps: buffer[:, start:end]
+
+    def append(self, row: torch.Tensor) -> None:  # row (H, 1, dh)
+        if self.end == self.buffer.shape[1]:
+            n = self.end - self.start
+            self.buffer[:, : n + 1] = self.buffer[:, self.start - 1 : self.end].clone()
+            self.start, self.end = 1, 1 + n
+        self.buffer[:, self.end : self.end + 1] = row
+        self.end += 1
+        if self.end - self.start > self.limit:
+            self.start += 1
+            self.buffer[:, self.start - 1 : self.start] = self.null
+
+    def view(self) -> torch.Tensor:
+        """(H, 1 + n, dh) the null slot, then the window's steps, oldest first."""
+        return self.buffer[:, self.start - 1 : self.end]
 
 
 class OnlineState:
@@ -433,8 +485,8 @@ class OnlineState:
         self.keys = torch.zeros(0, d)  # x_τ
         self.layers = [torch.zeros(0, d) for _ in range(len(self.net.encoders) + 1)]  # last one: values
         self.count = 0  # responses so far
-        # per retriever layer: keys projected (H, dh, 1 + n) and values (H, 1 + n, dh), the null slot first
-        self._proj: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        # per retriever layer: keys and values projected, (H, 1 + n, dh) each, the null slot first
+        self._proj: list[tuple[_Window, _Window]] | None = None
 
     @torch.no_grad()
     def update(self, item: int, skills: np.ndarray, correct: int) -> None:
@@ -454,18 +506,19 @@ class OnlineState:
         self.keys = torch.cat([self.keys, x[0]])[-limit:]
         self.count += 1
         if self._proj is not None:
-            self._proj = [(_keep(torch.cat([k, nk], 2), 2, limit), _keep(torch.cat([v, nv], 1), 1, limit))
-                          for (k, v), (nk, nv) in zip(self._proj, self._project(x[0], new), strict=True)]
+            for (k, v), (nk, nv) in zip(self._proj, self._project(x[0], new), strict=True):
+                k.append(nk)
+                v.append(nv)
 
     def _project(self, keys: torch.Tensor, values: torch.Tensor, null: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Each retriever layer's projections of steps (n, D): keys (H, dh, n) and values (H, n, dh),
-        preceded by the layer's null slot with `null`."""
+        """Each retriever layer's projections of steps (n, D): keys and values (H, n, dh) each, preceded
+        by the layer's null slot with `null`."""
         out = []
         for block in self.blocks:
             a = block.attn
             if null:
                 keys, values = torch.cat([a.null_k[None], keys]), torch.cat([a.null_v[None], values])
-            out.append((a.k(keys).view(-1, a.h, a.dh).permute(1, 2, 0), a.v(values).view(-1, a.h, a.dh).transpose(0, 1)))
+            out.append((a.k(keys).view(-1, a.h, a.dh).transpose(0, 1), a.v(values).view(-1, a.h, a.dh).transpose(0, 1)))
             if null:
                 keys, values = keys[1:], values[1:]
         return out
@@ -495,12 +548,14 @@ class OnlineState:
         response: the retriever layers' attention on the cached steps, all M in one product per layer."""
         net = eval_mode(self.net)
         if self._proj is None:
-            self._proj = self._project(self.keys, self.layers[-1], null=True)
+            limit = self.model.config.window - 1
+            self._proj = [(_Window(k, limit), _Window(v, limit))
+                          for k, v in self._project(self.keys, self.layers[-1], null=True)]
         m, n = len(x), len(self.keys)
         dist = torch.arange(n, 0, -1, dtype=torch.float32)  # t - τ of the cached steps, oldest first
         h = x
-        for block, (k, v) in zip(self.blocks, self._proj, strict=True):
-            a = block.attn
+        for block, (keys, values) in zip(self.blocks, self._proj, strict=True):
+            a, k, v = block.attn, keys.view().transpose(1, 2), values.view()
             q = a.q(h).view(m, a.h, a.dh).transpose(0, 1)  # (H, M, dh)
             decay = torch.cat([torch.zeros(a.h, 1, 1), nn.functional.softplus(a.rate)[:, None, None] * dist], 2)
             # scores q·k/√dh - ρ_h (t - τ), the null slot first (no decay): (H, M, 1 + n)
@@ -519,17 +574,22 @@ class OnlineState:
         `skills` (M, K): the skill codes of the items, for items the model has not seen (a known
         item's are the model's own)."""
         if items is None and not exact:
-            return torch.sigmoid(self.predict_logit()).numpy().astype(np.float64)
+            return sigmoid(self.predict_logit().astype(np.float64))
         return self._exact(items, skills)
 
     @torch.no_grad()
-    def predict_logit(self) -> torch.Tensor:
+    def predict_logit(self) -> np.ndarray:
         """(N,) float32 logits of every known item as the next response, through the `BankPlan`."""
         net = eval_mode(self.net)
         plan = self.plan or self.model.bank_plan()
-        last: nn.Linear = net.out[3]  # type: ignore[assignment]
-        hidden = plan.combine(self.hidden(plan.x)).clamp_(min=0.0)  # ReLU; dropout is off
-        return torch.addmv(plan.bias + last.bias, hidden, last.weight[0])
+        at_nodes = self.hidden(plan.x)  # (M, D) the read-out's input at each node, before its ReLU
+        nodes = at_nodes.double().numpy()
+        out = plan.linear.logits(nodes[plan.left], slope=nodes[plan.right] - nodes[plan.left])
+        if len(plan.rest):
+            last: nn.Linear = net.out[3]  # type: ignore[assignment]
+            hidden = plan.combine(at_nodes).clamp_(min=0.0)  # ReLU; dropout is off
+            out[plan.rest.numpy()] = torch.addmv(plan.bias, hidden, last.weight[0]).numpy()
+        return out
 
     def _exact(self, items: np.ndarray | None, given: np.ndarray | None = None) -> np.ndarray:
         net, model = eval_mode(self.net), self.model

@@ -9,7 +9,7 @@ learner's earlier responses only.
 
 Serving: `DKT.online()` gives a learner's `DKTOnlineState`: the LSTM state after their last response,
 advanced by one LSTM step per new response; it scores the whole bank from precomputed per-item parts
-of the head (`DKTBank`), one (N, H) product, never the history again.
+of the head (`DKTBank`, exact and cheap through `readout.ReluBank`), never the history again.
 
 Long sequences: training uses truncated back-propagation through time over windows of `window` steps
 with the LSTM state carried from one window to the next (never restarted); prediction runs each
@@ -24,7 +24,6 @@ Glossary: B learners, T steps, K skills per response, D embedding size, H hidden
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -34,6 +33,7 @@ from torch import nn
 
 from metatutor.data.responses import Responses
 from metatutor.models.base import LearnerModel, Vocabulary, sigmoid
+from metatutor.models.readout import ReluBank
 from metatutor.models.sequences import Encoded, candidate_skills, encode, item_skill_table, length_batches, make_batch
 from metatutor.models.training import (
     BestEpoch,
@@ -46,7 +46,6 @@ from metatutor.models.training import (
 )
 
 log = logging.getLogger(__name__)
-_BANK_LOCK = threading.Lock()  # guards the banks' scratch buffers (a lock in the bank would not deep-copy)
 
 
 @dataclass(frozen=True)
@@ -248,27 +247,47 @@ class DKT(LearnerModel):
         return DKTOnlineState(self)
 
     @torch.no_grad()
+    def cell(self) -> DKTCell:
+        """The LSTM step that `DKTOnlineState.update` takes, with its input projection precomputed per
+        (skill, answer); computed once per model."""
+        self._check_fitted()
+        if "_cell" not in self.__dict__:
+            net = eval_mode(self.net_)
+            lstm = dict(net.lstm.named_parameters())
+            w_ih = lstm["weight_ih_l0"]
+            self._cell = DKTCell(
+                inter=(net.inter.weight @ w_ih.T).numpy(),
+                resp=(net.resp_var.weight @ w_ih.T).numpy(),
+                mu=net.difficulty.weight[:, 0].clone().numpy(),
+                bias=(lstm["bias_ih_l0"] + lstm["bias_hh_l0"]).numpy(),
+                w_hh=lstm["weight_hh_l0"].clone().numpy(),
+                pad=self.vocab_.n_skills + 1,
+            )
+        return self._cell
+
+    @torch.no_grad()
     def bank(self) -> DKTBank:
         """The per-item parts of the head that `DKTOnlineState.predict()` uses; computed once per model."""
         self._check_fitted()
         if "_bank" not in self.__dict__:
             net = eval_mode(self.net_)
-            item = torch.arange(self.vocab_.n_items)
-            skill = torch.as_tensor(self.item_skills_)
-            q, _ = net.question(item[None], skill[None])
             first: nn.Linear = net.out.mlp[0]  # type: ignore[assignment]
             last: nn.Linear = net.out.mlp[3]  # type: ignore[assignment]
             hidden = self.config.hidden
-            sets, group = np.unique(self.item_skills_, axis=0, return_inverse=True)  # the read-out depends
-            set_skill = torch.as_tensor(sets)  # on the skill set only: one row per set
+            sets, group = np.unique(self.item_skills_, axis=0, return_inverse=True)  # items differ within a
+            set_skill = torch.as_tensor(sets)  # skill set only by μ_i (in the question q) and β_i
             count = (set_skill != net.out.pad).sum(-1, keepdim=True).clamp(min=1)
+            q0 = net.skill(set_skill).sum(1) / count  # the question at μ = 0 (padding rows are zero)
+            dq = net.skill_var(set_skill).sum(1) / count  # and its change per unit of μ
+            item_weight = first.weight[:, hidden:]
+            n = self.vocab_.n_items
             self._bank = DKTBank(
-                question=(q[0] @ first.weight[:, hidden:].T + first.bias).contiguous(),
+                level=(q0 @ item_weight.T + first.bias).double().numpy(),
                 state_weight=first.weight[:, :hidden].clone(),
                 readout=net.out.readout(set_skill).sum(1) / count,
-                skill_set=torch.as_tensor(group.reshape(-1)).long(),
-                out_weight=last.weight[0].clone(),
-                bias=net.item_bias.weight[: self.vocab_.n_items, 0] + last.bias,
+                items=ReluBank.build(group.reshape(-1), net.difficulty.weight[:n, 0].double().numpy(),
+                                     (net.item_bias.weight[:n, 0] + last.bias).double().numpy(),
+                                     last.weight[0].double().numpy(), slope=(dq @ item_weight.T).double().numpy()),
             )
         return self._bank
 
@@ -278,6 +297,7 @@ class DKT(LearnerModel):
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.__dict__.pop("_bank", None)
+        self.__dict__.pop("_cell", None)
         if "__item_skills" in arrays:  # absent from models saved before the online state
             self.item_skills_ = arrays["__item_skills"]
         self.net_ = self._build()
@@ -291,27 +311,54 @@ class DKT(LearnerModel):
         self.max_skills_ = int(extra["max_skills"])
 
 
-@dataclass
+@dataclass(frozen=True)
 class DKTBank:
-    """The head's per-item parts, so that scoring N items from a state h is
-    relu(question + state_weight h) · out_weight + (readout h)[skill_set] + bias: one (N, H) pass, written
-    into a buffer kept here (allocating 8 MB per call cost more than the arithmetic)."""
+    """The head's parts per skill set, so that scoring every item from a state h is exact and cheap: item
+    i of set g has the read-out input level_g + W h + μ_i slope_g, so its logit is piecewise linear in μ_i
+    and `ReluBank` evaluates it in a few passes over the items instead of one (N, H) product."""
 
-    question: torch.Tensor  # (N, H) the first layer's part of each item's question, plus its bias
+    level: np.ndarray  # (S, H) the first layer's part of each set's question at μ = 0, plus its bias
     state_weight: torch.Tensor  # (H, H) the first layer's part of the state
     readout: torch.Tensor  # (S, H) mean of each skill set's read-out vectors w_s
-    skill_set: torch.Tensor  # (N,) each item's skill set
-    out_weight: torch.Tensor  # (H,) the last layer
-    bias: torch.Tensor  # (N,) β_i plus the last layer's bias
-    _buffer: torch.Tensor | None = None
+    items: ReluBank  # each item's set, μ_i, β_i plus the last layer's bias; per set, the change of the
+    # first layer's part of the question per unit of μ; the last layer's weights
 
-    def logits(self, h: torch.Tensor) -> torch.Tensor:
-        """(N,) logits of every item from the state h (H,)."""
-        with _BANK_LOCK:  # one buffer per model: callers in other threads wait their turn
-            if self._buffer is None:
-                self._buffer = torch.empty_like(self.question)
-            hidden = torch.add(self.question, self.state_weight @ h, out=self._buffer).clamp_(min=0.0)
-            return torch.addmv((self.readout @ h)[self.skill_set] + self.bias, hidden, self.out_weight)
+    def logits(self, h: torch.Tensor) -> np.ndarray:
+        """(N,) float32 logits of every item from the state h (H,)."""
+        state = (self.state_weight @ h).double().numpy()
+        return self.items.logits(self.level + state, (self.readout @ h).double().numpy())
+
+
+@dataclass(frozen=True)
+class DKTCell:
+    """One LSTM step of `DKTNet` for one response, in float32 numpy: the input x = mean_s e_(s, y) + μ f_y
+    enters the gates only through W_ih x, so W_ih e_(s, y) and W_ih f_y are tabled once and a step is a
+    few small vector operations instead of the embedding layers and `nn.LSTM` call (whose dispatch cost
+    dominates a single step). Gates in PyTorch's order: input, forget, cell, output."""
+
+    inter: np.ndarray  # (2 (S + 2), 4H) W_ih e_(s, y), row 2 s + y
+    resp: np.ndarray  # (2, 4H) W_ih f_y
+    mu: np.ndarray  # (I + 1,) μ_i, the padding (unknown) item last
+    bias: np.ndarray  # (4H,) b_ih + b_hh
+    w_hh: np.ndarray  # (4H, H)
+    pad: int  # the padding skill code
+
+    def step(self, h: np.ndarray, c: np.ndarray, item: int, skills: np.ndarray, correct: int) -> tuple[np.ndarray, np.ndarray]:
+        """(h, c) after one response from (h, c) (H,) each (zeros before the first response)."""
+        y = int(correct)
+        real = np.asarray(skills).reshape(-1)
+        real = real[real != self.pad]
+        mu = self.mu[item] if 0 <= item < len(self.mu) else np.float32(0.0)
+        gates = self.bias + mu * self.resp[y] + self.w_hh @ h
+        if len(real):
+            gates += self.inter[real * 2 + y].sum(0) / np.float32(len(real))
+        i, f, g, o = np.split(gates, 4)
+        c = _sigmoid32(f) * c + _sigmoid32(i) * np.tanh(g)
+        return _sigmoid32(o) * np.tanh(c), c
+
+
+def _sigmoid32(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float32)
 
 
 class DKTOnlineState:
@@ -333,10 +380,13 @@ class DKTOnlineState:
     @torch.no_grad()
     def update(self, item: int, skills: np.ndarray, correct: int) -> None:
         """Add one response: model item code, its skill codes (padded, `max_skills_` long), 0/1."""
-        net = eval_mode(self.net)
-        _, x = net.inputs(torch.tensor([[item]]), torch.as_tensor(skills).long().view(1, 1, -1),
-                          torch.tensor([[float(correct)]]))
-        _, self.lstm = net.lstm(x, self.lstm)
+        cell = self.model.cell()
+        if self.lstm is None:
+            h = c = np.zeros(cell.w_hh.shape[1], dtype=np.float32)
+        else:
+            h, c = self.lstm[0].numpy().reshape(-1), self.lstm[1].numpy().reshape(-1)
+        h, c = cell.step(h, c, item, skills, correct)
+        self.lstm = (torch.from_numpy(h).view(1, 1, -1), torch.from_numpy(c).view(1, 1, -1))
         self.count += 1
 
     @torch.no_grad()
@@ -344,7 +394,7 @@ class DKTOnlineState:
         """P(correct) on each item code in `items` as the next response (default: every known item);
         `skills` (M, K): the items' skill codes, used for items the model has not seen."""
         if items is None:
-            return torch.sigmoid(self.predict_logit()).numpy().astype(np.float64)
+            return sigmoid(self.predict_logit().astype(np.float64))
         net, model, h = eval_mode(self.net), self.model, self.state
         codes = np.asarray(items)
         skills = candidate_skills(codes, model.item_skills_, model.vocab_, skills)
@@ -352,7 +402,7 @@ class DKTOnlineState:
         return sigmoid(logit[0].double().numpy())
 
     @torch.no_grad()
-    def predict_logit(self) -> torch.Tensor:
+    def predict_logit(self) -> np.ndarray:
         """(N,) float32 logits of every known item as the next response."""
         return self.model.bank().logits(self.state)
 
