@@ -178,6 +178,7 @@ class DKT(LearnerModel):
         enc = encode(train, self.vocab_, max_skills=self.max_skills_)
         self.item_skills_ = item_skill_table(enc, self.vocab_)  # so that a serving state can score the bank
         self.__dict__.pop("_bank", None)
+        self.__dict__.pop("_cell", None)
         self.batch_size_ = cfg.batch_size or int(np.clip(train.n_learners // 40, 8, 32))
         pads = {"pad_item": self.vocab_.n_items, "pad_skill": self.vocab_.n_skills + 1}
         init_item_bias(net, enc, self.vocab_.n_items, cfg.item_prior_count)
