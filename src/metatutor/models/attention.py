@@ -584,7 +584,8 @@ class OnlineState:
         plan = self.plan or self.model.bank_plan()
         at_nodes = self.hidden(plan.x)  # (M, D) the read-out's input at each node, before its ReLU
         nodes = at_nodes.double().numpy()
-        out = plan.linear.logits(nodes[plan.left], slope=nodes[plan.right] - nodes[plan.left])
+        left = nodes[plan.left]
+        out = plan.linear.logits(left, slope=nodes[plan.right] - left)
         if len(plan.rest):
             last: nn.Linear = net.out[3]  # type: ignore[assignment]
             hidden = plan.combine(at_nodes).clamp_(min=0.0)  # ReLU; dropout is off

@@ -115,11 +115,14 @@ class DKTNet(nn.Module):
         self.out = DKTHead(n_skills, d, h, cfg.dropout)
 
     def question(self, item: torch.Tensor, skill: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        real = (skill != self.n_skills + 1).float().unsqueeze(-1)  # (B, T, K, 1)
-        count = real.sum(2).clamp(min=1.0)
+        """Questions q (B, T, D) of items (B, T) with skills (B, T, K), and their offsets μ (B, T, 1)."""
         mu = self.difficulty(item)  # (B, T, 1)
-        q = self.skill(skill).sum(2) / count + mu * self.skill_var(skill).sum(2) / count  # (B, T, D)
-        return q, mu
+        return self.question_at(skill, mu), mu
+
+    def question_at(self, skill: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        """q = mean_s c_s + μ · mean_s d_s: (..., D) from skills (..., K) and offsets μ (..., 1)."""
+        count = (skill != self.n_skills + 1).float().sum(-1, keepdim=True).clamp(min=1.0)
+        return self.skill(skill).sum(-2) / count + mu * self.skill_var(skill).sum(-2) / count
 
     def inputs(self, item: torch.Tensor, skill: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Questions q (B, T, D) and LSTM inputs x (B, T, D) = mean_s e_(s, y) + μ_i f_y."""
@@ -278,8 +281,8 @@ class DKT(LearnerModel):
             sets, group = np.unique(self.item_skills_, axis=0, return_inverse=True)  # items differ within a
             set_skill = torch.as_tensor(sets)  # skill set only by μ_i (in the question q) and β_i
             count = (set_skill != net.out.pad).sum(-1, keepdim=True).clamp(min=1)
-            q0 = net.skill(set_skill).sum(1) / count  # the question at μ = 0 (padding rows are zero)
-            dq = net.skill_var(set_skill).sum(1) / count  # and its change per unit of μ
+            q0 = net.question_at(set_skill, torch.zeros(len(sets), 1))  # the question at μ = 0
+            dq = net.question_at(set_skill, torch.ones(len(sets), 1)) - q0  # and its change per unit of μ
             item_weight = first.weight[:, hidden:]
             n = self.vocab_.n_items
             self._bank = DKTBank(
@@ -354,12 +357,8 @@ class DKTCell:
         if len(real):
             gates += self.inter[real * 2 + y].sum(0) / np.float32(len(real))
         i, f, g, o = np.split(gates, 4)
-        c = _sigmoid32(f) * c + _sigmoid32(i) * np.tanh(g)
-        return _sigmoid32(o) * np.tanh(c), c
-
-
-def _sigmoid32(x: np.ndarray) -> np.ndarray:
-    return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float32)
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)  # float32 in, float32 out
+        return sigmoid(o) * np.tanh(c), c
 
 
 class DKTOnlineState:

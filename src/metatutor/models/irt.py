@@ -203,7 +203,7 @@ class IRTOnlineState:
         `skills` (M, K): the items' skill codes, used for items the model has not seen."""
         post = self.posterior()
         if items is None:
-            return self._bank().astype(np.float64)
+            return self._bank(post).astype(np.float64)
         codes = np.asarray(items)
         params = np.array([self._parameters(int(i), None if skills is None else skills[j])
                            for j, i in enumerate(codes)]).reshape(-1, 2)
@@ -211,13 +211,13 @@ class IRTOnlineState:
 
     def predict_logit(self) -> np.ndarray:
         """(I,) float32 logits of every known item's P(correct) as the next response."""
-        return np.asarray(log_odds(self._bank()))
+        return np.asarray(log_odds(self._bank(self.posterior())))
 
-    def _bank(self) -> np.ndarray:
+    def _bank(self, post: np.ndarray) -> np.ndarray:
         """(I,) float32 E[P(correct)] of every known item under the posterior, over the grid points that
         hold any of its mass (above 1e-12 each, so at most 1e-10 of it is left out): after a few
-        answers the posterior is narrow and most rows of the (G, I) table need not be read."""
-        post = self.posterior()
+        answers the posterior is narrow and most rows of the (G, I) table need not be read. `post`: the
+        normalised posterior (G,)."""
         held = np.flatnonzero(post > 1e-12)
         lo, hi = held[0], held[-1] + 1
         return np.asarray(post[lo:hi].astype(np.float32) @ self.model.grid_probabilities()[lo:hi])

@@ -88,10 +88,10 @@ class ReluBank:
         rise = np.where(on, slope, 0.0) @ w
         g, k = np.nonzero(on != (c + self.hi[:, None] * slope > 0))  # units that switch inside a group
         # each group's line changes where a unit switches: on adds the unit's line, off removes it
-        sign = np.where(on[g, k], -w[k], w[k])
-        at = np.searchsorted(self.key, g * self.gap - c[g, k] / slope[g, k])  # first item right of it
+        sign, cs, ss = np.where(on[g, k], -w[k], w[k]), c[g, k], slope[g, k]
+        at = np.searchsorted(self.key, g * self.gap - cs / ss)  # first item right of it
         # pieces: each group's start (its line at lo), then its switches; deltas relative to the piece before
-        switch_c, switch_s = sign * c[g, k], sign * slope[g, k]
+        switch_c, switch_s = sign * cs, sign * ss
         end_c = level + np.bincount(g, switch_c, minlength=len(level))
         end_s = rise + np.bincount(g, switch_s, minlength=len(rise))
         where = np.concatenate([self.start, at])
