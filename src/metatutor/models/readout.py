@@ -68,10 +68,9 @@ class ReluBank:
         size = int(codes.max(initial=-1)) + 1 if size is None else size
         return cls(codes[order], v, bias[order], g * gap + v, start, lo, hi, weight, gap, size, slope)
 
-    def logits(self, c: np.ndarray, shift: np.ndarray | None = None, *, slope: np.ndarray | None = None,
-               out: np.ndarray | None = None) -> np.ndarray:
+    def logits(self, c: np.ndarray, shift: np.ndarray | None = None, *, slope: np.ndarray | None = None) -> np.ndarray:
         """b_i + shift_g + Σ_k w_k relu(c_gk + u_i slope_gk) of every item i (of group g), written at its
-        code into `out` (float32, `size` long; a new one by default), which is returned.
+        code in a new float32 array `size` long (positions no item holds are left unset for the caller).
         c: (G, H) each group's pre-activation at u = 0; shift: (G,) a constant per group; slope: (G, H),
         needed when the bank has none."""
         c = np.asarray(c, dtype=np.float64)
@@ -101,7 +100,6 @@ class ReluBank:
         length = np.diff(where[order], append=len(self.u))
         value = (self.bias + np.repeat(np.cumsum(step_c[order]), length)
                  + np.repeat(np.cumsum(step_s[order]), length) * self.u)
-        if out is None:
-            out = np.empty(self.size, dtype=np.float32)
+        out = np.empty(self.size, dtype=np.float32)
         out[self.order] = value
         return out
