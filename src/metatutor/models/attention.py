@@ -424,17 +424,20 @@ def bank_plan(net: AttentionNet, item_skills: np.ndarray, nodes: int = 2, spacin
     x = net.question(skills, torch.as_tensor(np.concatenate(node_mu), dtype=torch.float32)[:, None])
     last: nn.Linear = net.out[3]  # type: ignore[assignment]
     beta = (net.item_bias.weight[:n, 0] + last.bias).double().numpy()
-    items, line, u = (np.concatenate([*parts, np.zeros(0, dtype=dtype)])
-                      for parts, dtype in ((line_items, np.int64), (line_group, np.int64), (line_u, np.float64)))
+    items, line, u = _cat(line_items, np.int64), _cat(line_group, np.int64), _cat(line_u, np.float64)
     linear = ReluBank.build(line, u, beta[items], last.weight[0].double().numpy(), n_groups=len(left), codes=items, size=n)
-    row, col, val = (np.concatenate([*parts, np.zeros(0, dtype=dtype)])
-                     for parts, dtype in ((rows, np.int64), (cols, np.int64), (vals, np.float64)))
+    row, col, val = _cat(rows, np.int64), _cat(cols, np.int64), _cat(vals, np.float64)
     rest = np.unique(row)
     order = np.argsort(row, kind="stable")
     offsets = np.searchsorted(row[order], rest)
     return BankPlan(x.detach(), linear, np.array(left, dtype=np.int64), np.array(right, dtype=np.int64),
                     torch.as_tensor(rest), torch.as_tensor(col[order]), torch.as_tensor(offsets),
                     torch.as_tensor(val[order], dtype=torch.float32), torch.as_tensor(beta[rest], dtype=torch.float32))
+
+
+def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    """The parts end to end (an empty array of `dtype` when there are none)."""
+    return np.concatenate([*parts, np.zeros(0, dtype=dtype)])
 
 
 class _Window:

@@ -8,7 +8,8 @@ where a unit switches on or off, at u = -c_gk / s_gk. Trained offsets span a nar
 switch between a set's easiest and hardest item. `ReluBank.logits` therefore takes, per set, the units
 active at its lowest u (one line: intercept and slope), adds the switches that fall inside the set's
 range (each placed among the set's items, sorted by u, by one binary search), and evaluates a line per
-item: the same logits as the (N, H) pass, up to float rounding, in a few passes over N numbers.
+item: the same logits as the (N, H) pass, up to float rounding, in a few passes over N numbers. The
+attention model's bank has the same shape: there u_i is item i's weight on its set's second node.
 
 Glossary: N items, G groups (skill sets), H hidden units.
 """
