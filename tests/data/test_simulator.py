@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
+import pytest
 
 from metatutor.data.simulator import DAY, Simulator, SimulatorConfig
 
@@ -35,6 +36,7 @@ def test_practice_teaches_and_time_forgets() -> None:
     assert not learner.mastered[root]
 
 
+@pytest.mark.slow
 def test_learning_shows_in_the_data() -> None:
     data = Simulator(random_state=2).simulate(300, 60)
     frame = data.to_frame()

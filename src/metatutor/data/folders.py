@@ -2,7 +2,14 @@
 
 A folder may hold AKT-style fold files (`NAME_train1.csv`, `NAME_valid1.csv`, `NAME_test1.csv`, …),
 a whole-data file (`NAME.csv`), plain `train`/`test` files, or pyKT's `train_valid.csv` + `test.csv`.
-Files are grouped by the name left once the `_train3`-like suffix is removed.
+Files are grouped by the name left once the `_train3`-like suffix is removed (and a compression suffix:
+`NAME_train1.csv.gz`). `.json` files are not read as responses: dataset folders keep id maps in them
+(AKT's `problems.json`); JSON Lines logs are read as `.jsonl` / `.ndjson`.
+
+A learner is in one part of a split only: the same learner id in two files of one fold (train and test,
+say) is an error, never renamed apart (a learner scored on answers the model trained on inflates every
+metric). Ids made up from a file's line position (3-line files whose header is a length) are not
+identities and are made distinct per file (`test:17`).
 """
 
 from __future__ import annotations
@@ -15,14 +22,15 @@ from pathlib import Path
 import pandas as pd
 
 from metatutor.data.readers import read_frame
-from metatutor.data.responses import Responses
+from metatutor.data.responses import Responses, _as_id_strings
+from metatutor.data.sources import inner_name
 from metatutor.data.splits import Split
-from metatutor.errors import ConfigError, InvalidResponsesError
+from metatutor.errors import ConfigError, InvalidResponsesError, shorten
 
 log = logging.getLogger(__name__)
 
 _PART = re.compile(r"^(?P<stem>.*?)(?:^|[_-])(?P<part>train_valid|train|valid|test)(?P<k>\d*)$", re.IGNORECASE)
-_DATA_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq"}
+_DATA_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq", ".jsonl", ".ndjson", ".xlsx", ".arrow", ".feather"}
 
 
 @dataclass
@@ -51,21 +59,23 @@ class DatasetFolder:
             raise ConfigError(f"{self.path} is not a folder")
         self.groups: dict[str, FileGroup] = {}
         for f in sorted(self.path.iterdir()):
-            if f.suffix.lower() not in _DATA_SUFFIXES or f.name.startswith("."):
+            inner = Path(inner_name(f))
+            if inner.suffix.lower() not in _DATA_SUFFIXES or f.name.startswith(".") or not f.is_file():
                 continue
-            m = _PART.match(f.stem)
+            m = _PART.match(inner.stem)
             if m:
                 stem, part, k = m.group("stem"), m.group("part").lower(), m.group("k")
                 grp = self.groups.setdefault(stem, FileGroup(stem))
                 grp.parts[(part, int(k) if k else None)] = f
             else:
-                self.groups.setdefault(f.stem, FileGroup(f.stem)).whole = f
+                self.groups.setdefault(inner.stem, FileGroup(inner.stem)).whole = f
         if name is not None:
             if name not in self.groups:
                 raise ConfigError(f"no dataset {name!r} in {self.path}; found {', '.join(self.groups) or 'none'}")
             self.groups = {name: self.groups[name]}
         if not self.groups:
-            raise InvalidResponsesError(["no response files (.csv, .tsv, .txt, .parquet) in the folder"], source=str(path))
+            raise InvalidResponsesError(["no response files (.csv, .tsv, .txt, .parquet, .jsonl, .xlsx, compressed or "
+                                         "not) in the folder"], source=str(path))
 
     @property
     def name(self) -> str:
@@ -86,34 +96,50 @@ class DatasetFolder:
 
     # ----- reading ---------------------------------------------------------------------------
     def read_parts(self, paths: dict[str, Path], *, format: str | None = None,
-                   columns: dict[str, str] | None = None) -> dict[str, Responses]:
+                   columns: dict[str, str] | None = None, delimiter: str | None = None,
+                   repeated: str = "error") -> dict[str, Responses]:
         """Read several files into `Responses` that share one vocabulary, one per part name
-        (and all of them together under `"*"` when there are several)."""
+        (and all of them together under `"*"` when there are several).
+
+        A learner id in two of the files is an error (`InvalidResponsesError`, naming the ids and files),
+        since the parts are meant to be disjoint. `repeated="first"` is for files of *different* folds
+        read together to gather every learner once (each AKT learner is in the train file of three folds):
+        the first file's copy is kept and the learner is dropped from the later files.
+        """
+        if repeated not in ("error", "first"):
+            raise ConfigError(f"repeated must be 'error' or 'first', not {repeated!r}")
         frames = []
         for part, p in paths.items():
-            df = read_frame(p, format=format, columns=columns, learner_prefix=f"{part}:")
+            df = read_frame(p, format=format, columns=columns, learner_prefix=f"{part}:", delimiter=delimiter)
             frames.append(df.assign(_part=part))
         joined = pd.concat(frames, ignore_index=True)
-        owners = joined.groupby("learner", sort=False)["_part"].nunique()
-        shared = owners[owners > 1]
+        key = pd.Series(_as_id_strings(joined["learner"].astype(object)), index=joined.index)  # the ids, as validated
+        key = key.where(joined["learner"].notna().to_numpy())
+        owners = pd.DataFrame({"learner": key, "_part": joined["_part"]}).dropna().drop_duplicates()
+        shared = owners[owners.duplicated("learner", keep=False)]
+        if len(shared) and repeated == "error":
+            raise InvalidResponsesError(_overlap_problems(shared, paths), source=str(self.path))
         if len(shared):
-            log.warning("%d learners appear in several of %s; each part keeps its own copy", len(shared), list(paths))
-            joined["learner"] = joined["_part"] + ":" + joined["learner"].astype(str)
+            first_part = owners.drop_duplicates("learner").set_index("learner")["_part"]
+            keep = (joined["_part"].to_numpy() == first_part.reindex(key).to_numpy()) | key.isna().to_numpy()
+            log.info("%d learners are in several of %s; keeping each one's first copy",
+                     shared["learner"].nunique(), list(paths))
+            joined, key = joined[keep], key[keep]
         resp = Responses.from_frame(joined.drop(columns="_part"), source=str(self.path))
         if len(paths) == 1:
             return {next(iter(paths)): resp}
         out = {"*": resp}
         for part in paths:
-            ids = joined.loc[joined["_part"] == part, "learner"].astype(str).unique()
+            ids = key[joined["_part"] == part].dropna().unique()
             out[part] = resp.select_learners(ids)
         return out
 
     def all_responses(self, *, stem: str | None = None, format: str | None = None,
-                      columns: dict[str, str] | None = None) -> Responses:
-        """Every learner of one dataset in the folder."""
+                      columns: dict[str, str] | None = None, delimiter: str | None = None) -> Responses:
+        """Every learner of one dataset in the folder (each once)."""
         g = self.group(stem)
         if g.whole is not None and not g.parts:
-            return self.read_parts({"all": g.whole}, format=format, columns=columns)["all"]
+            return self.read_parts({"all": g.whole}, format=format, columns=columns, delimiter=delimiter)["all"]
         if g.is_pykt:
             paths = {"train_valid": g.parts[("train_valid", None)]}
             if ("test", None) in g.parts:
@@ -128,7 +154,9 @@ class DatasetFolder:
             paths = {"all": g.whole}
         else:
             paths = {f"{part}{k or ''}": p for (part, k), p in g.parts.items()}
-        parts = self.read_parts(paths, format=format, columns=columns)
+        several_folds = len({k for (_, k) in g.parts if k is not None}) > 1 and not g.folds and not g.is_pykt
+        parts = self.read_parts(paths, format=format, columns=columns, delimiter=delimiter,
+                                repeated="first" if several_folds else "error")
         return parts.get("*") or next(iter(parts.values()))
 
     def fold_split(self, k: int, *, stem: str | None = None, format: str | None = None) -> Split:
@@ -163,3 +191,16 @@ class DatasetFolder:
         g = self.group(stem)
         folds = pd.read_csv(g.parts[("train_valid", None)], usecols=["fold"])
         return sorted(int(f) for f in folds["fold"].unique())
+
+
+def _overlap_problems(shared: pd.DataFrame, paths: dict[str, Path]) -> list[str]:
+    """One problem per pair of parts that share learners, naming some of the ids and both files."""
+    problems = []
+    by_learner = shared.groupby("learner", sort=False)["_part"].agg(tuple)
+    for pair, ids in by_learner.groupby(by_learner, sort=False):
+        names = " and ".join(f"{part} ({paths[part].name})" for part in pair)
+        shown = ", ".join(shorten(x, 20) for x in ids.index[:5])
+        more = f", …; {len(ids)} in all" if len(ids) > 5 else ""
+        problems.append(f"the same learner ids are in {names}: a learner must be in one part only "
+                        f"(learners {shown}{more})")
+    return problems

@@ -4,38 +4,35 @@ Every reader turns a file into a long table (`learner, item, skill, correct[, ti
 that `Responses.from_frame` validates; so the rules (0/1 answers, multi-skill merging) live in one place.
 
 Formats:
-    long     CSV/TSV/Parquet, one response per row, columns mapped automatically or by `columns`
+    long     one response per row: delimited text (`,` `;` tab `|`, sniffed or given), Parquet, Arrow,
+             JSON Lines or a JSON array of records, .xlsx (with openpyxl); columns mapped automatically
+             or by `columns`
     lines3   DKT/DKVMN 3-line: header (`index,user` or a length), ids, answers
     lines4   AKT `_pid` 4-line: header, problem ids, skill ids, answers
     pykt     pyKT sequence CSV: `fold, uid, [questions,] concepts, responses` (also `test.csv`)
+
+Any of them may be compressed (gzip, bz2, xz, or a zip holding one file); what a file is comes from its
+bytes, not its name. Files larger than memory: `metatutor.data.cache.ResponseCache` (chunked, on disk).
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from metatutor.data.columns import ALIASES, map_columns
+from metatutor.data.delimited import read_delimited, read_json_records, read_workbook, sniff_delimiter
 from metatutor.data.responses import Responses
+from metatutor.data.sources import Source, decode_text, detect_format, open_source, split_fields
 from metatutor.errors import InvalidResponsesError, describe_positions
 
-FORMATS = ("long", "lines3", "lines4", "pykt")
+__all__ = ["ALIASES", "FORMATS", "detect_format", "lines_frame", "map_columns", "pykt_frame", "read_frame",
+           "read_responses"]
 
-# Column names seen in public datasets, in order of preference, for each of our fields.
-ALIASES: dict[str, tuple[str, ...]] = {
-    "learner": ("learner", "learner_id", "user_id", "anon student id", "student_id", "studentid", "student",
-                "uid", "user"),
-    "item": ("item", "item_id", "problem_id", "problem name", "question_id", "question", "problem", "itemid"),
-    "skill": ("skill", "skill_id", "skills", "kc(default)", "kc", "concept", "concepts", "knowledge_component",
-              "skill_name"),
-    "correct": ("correct", "correct first attempt", "is_correct", "correctness", "outcome_correct", "response"),
-    "timestamp": ("timestamp", "first transaction time", "step start time", "start_time", "time", "date",
-                  "ms_first_response"),
-    "order": ("order", "order_id", "row"),
-}
+FORMATS = ("long", "lines3", "lines4", "pykt")
 
 
 def read_responses(
@@ -44,21 +41,31 @@ def read_responses(
     format: str | None = None,
     columns: dict[str, str] | None = None,
     encoding: str | None = None,
+    delimiter: str | None = None,
 ) -> Responses:
     """Read a file, or every learner of a dataset folder, into `Responses`.
 
     Args:
-        path: a file, or a folder of a dataset (fold files, `train`/`test` files or pyKT files).
+        path: a file (compressed or not), a folder of a dataset (fold files, `train`/`test` files or pyKT
+            files), or a response cache written by `ResponseCache.build`.
         format: one of `FORMATS`; detected from the content when None.
         columns: for the long format, `{"learner": "stu", ...}` naming the source columns.
         encoding: the text encoding; UTF-8 (with or without BOM) when None.
+        delimiter: the field delimiter of delimited text; sniffed among `, ; tab |` when None.
     """
     p = Path(path)
     if p.is_dir():
+        from metatutor.data.cache import is_cache
+
+        if is_cache(p):
+            from metatutor.data.cache import ResponseCache
+
+            return ResponseCache(p).responses()
         from metatutor.data.folders import DatasetFolder
 
-        return DatasetFolder(p).all_responses(format=format, columns=columns)
-    return Responses.from_frame(read_frame(p, format=format, columns=columns, encoding=encoding), source=str(p))
+        return DatasetFolder(p).all_responses(format=format, columns=columns, delimiter=delimiter)
+    frame = read_frame(p, format=format, columns=columns, encoding=encoding, delimiter=delimiter)
+    return Responses.from_frame(frame, source=str(p))
 
 
 def read_frame(
@@ -68,138 +75,44 @@ def read_frame(
     columns: dict[str, str] | None = None,
     encoding: str | None = None,
     learner_prefix: str = "",
+    delimiter: str | None = None,
 ) -> pd.DataFrame:
     """The long table of one file, before validation (see module docstring for the formats)."""
     if not path.exists():
         raise InvalidResponsesError([f"no such file: {path}"])
-    if path.suffix.lower() in (".parquet", ".pq"):
+    if path.is_dir():
+        raise InvalidResponsesError([f"{path} is a folder, not a file"])
+    if format is not None and format not in FORMATS:
+        raise InvalidResponsesError([f"unknown format {format!r}; use one of {', '.join(FORMATS)}"], source=str(path))
+    if path.suffix.lower() in (".parquet", ".pq") and format in (None, "long"):
+        return map_columns(pd.read_parquet(path), columns, source=str(path))  # read in place, not into bytes first
+    src = open_source(path)
+    if src.kind != "text":
         if format not in (None, "long"):
-            raise InvalidResponsesError([f"a Parquet file is in the long format, not {format!r}"], source=str(path))
-        return map_columns(pd.read_parquet(path), columns, source=str(path))
-    text = read_text(path, encoding=encoding)
-    fmt = format or detect_format(text, name=path.name)
-    if fmt not in FORMATS:
-        raise InvalidResponsesError([f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}"], source=str(path))
+            raise InvalidResponsesError([f"a {src.kind} file is in the long format, not {format!r}"], source=str(path))
+        return map_columns(table_frame(src), columns, source=str(path))
+    text = decode_text(src, encoding=encoding)
+    sep = delimiter or sniff_delimiter(text, name=src.name)
+    fmt = format or (detect_format(text, name=src.name) if sep == "," else "long")
     if fmt == "long":
-        return map_columns(_read_delimited(text, path), columns, source=str(path))
+        return map_columns(read_delimited(text, delimiter=sep, source=str(path)), columns, source=str(path))
     if fmt == "pykt":
-        return pykt_frame(_read_delimited(text, path), source=str(path))
+        return pykt_frame(read_delimited(text, delimiter=sep, source=str(path)), source=str(path))
     return lines_frame(text, n_lines=3 if fmt == "lines3" else 4, source=str(path), learner_prefix=learner_prefix)
 
 
-def read_text(path: Path, *, encoding: str | None = None) -> str:
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise InvalidResponsesError(["the file is empty"], source=str(path))
-    if encoding:
-        try:
-            return raw.decode(encoding)
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise InvalidResponsesError([f"cannot decode as {encoding}: {exc}"], source=str(path)) from None
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InvalidResponsesError(
-            [f"unknown text encoding: not UTF-8 (first bad byte on line {line}); "
-             "pass the encoding explicitly (for example --encoding latin-1)"],
-            source=str(path),
-        ) from None
+def table_frame(src: Source) -> pd.DataFrame:
+    """The table of a file that is not delimited text: Parquet, Arrow, JSON or a workbook."""
+    where = str(src.path)
+    if src.kind == "parquet":
+        return pd.read_parquet(io.BytesIO(src.data))
+    if src.kind == "arrow":
+        import pyarrow as pa
 
-
-def detect_format(text: str, *, name: str = "") -> str:
-    """Guess the format of a text file from its first lines."""
-    lines = [ln.strip() for ln in text.splitlines()[:64]]
-    first = lines[0].lower() if lines else ""
-    if first.replace(" ", "").startswith(("fold,uid", "uid,")) or ("uid" in first and "responses" in first):
-        return "pykt"
-    nonempty = [ln for ln in lines if ln]
-    for n in (4, 3) if "_pid" in name.lower() else (3, 4):
-        if _looks_like_lines(nonempty, n):
-            return f"lines{n}"
-    head = _split_fields(nonempty[0]) if nonempty else []
-    second = _split_fields(nonempty[1]) if len(nonempty) > 1 else []
-    if 1 <= len(head) <= 2 and _is_number(head[0]) and second and all(_is_number(f) for f in second):
-        return "lines4" if "_pid" in name.lower() else "lines3"  # a damaged line file: let its parser say why
-    return "long"
-
-
-def _looks_like_lines(lines: list[str], n: int) -> bool:
-    groups = [lines[i : i + n] for i in range(0, len(lines) - n + 1, n)]
-    if not groups:
-        return False
-    for g in groups:
-        fields = [_split_fields(x) for x in g]
-        if len(fields[0]) > 2 or any(len(f) != len(fields[1]) for f in fields[1:]):
-            return False
-        if not set(fields[-1]) <= {"0", "1"}:
-            return False
-    return True
-
-
-def _split_fields(line: str) -> list[str]:
-    return [f.strip() for f in line.strip().rstrip(",").split(",")] if line.strip() else []
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _read_delimited(text: str, path: Path) -> pd.DataFrame:
-    head = text.split("\n", 1)[0]
-    sep = "\t" if path.suffix.lower() == ".tsv" or head.count("\t") > head.count(",") else ","
-    try:
-        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=True, low_memory=False)
-    except (pd.errors.ParserError, csv.Error) as exc:
-        raise InvalidResponsesError([f"not a well-formed table: {exc}"], source=str(path)) from None
-
-
-def map_columns(df: pd.DataFrame, columns: dict[str, str] | None, *, source: str | None = None) -> pd.DataFrame:
-    """Rename source columns to ours: explicit `columns` first, then the known aliases."""
-    lower = {str(c).strip().lower(): c for c in df.columns}
-    chosen: dict[str, str] = {}
-    problems = []
-    for ours, theirs in (columns or {}).items():
-        if ours not in ALIASES:
-            problems.append(f"unknown field {ours!r} in the column mapping (fields: {', '.join(ALIASES)})")
-        elif theirs not in df.columns:
-            problems.append(f"column {theirs!r} (given for {ours}) is not in the file")
-        else:
-            chosen[ours] = theirs
-    if problems:
-        raise InvalidResponsesError(problems, source=source)
-    for ours, names in ALIASES.items():
-        if ours in chosen:
-            continue
-        for alias in names:
-            if alias in lower and lower[alias] not in chosen.values():
-                chosen[ours] = lower[alias]
-                break
-        if ours == "skill" and ours not in chosen:
-            kc = [c for c in df.columns if str(c).lower().startswith("kc(")]
-            if kc:
-                chosen["skill"] = kc[0]
-    out = pd.DataFrame({ours: df[theirs] for ours, theirs in chosen.items()})
-    if "item" in out.columns and "step name" in lower and chosen["item"] == lower.get("problem name"):
-        # DataShop step-level data: a step is the unit that is answered and scored.
-        out["item"] = df[chosen["item"]].astype(str) + " / " + df[lower["step name"]].astype(str)
-    missing = [c for c in ("learner", "item", "correct") if c not in out.columns]
-    if missing:
-        raise InvalidResponsesError(
-            [f"cannot find a column for {', '.join(missing)} among {', '.join(map(str, df.columns))}; "
-             "name them with --columns, e.g. --columns learner=student,item=question,correct=score"],
-            source=source,
-        )
-    if "correct" in out.columns and out["correct"].dtype == object:
-        text = out["correct"].astype(str).str.strip().str.lower()
-        out["correct"] = out["correct"].where(~text.isin(["correct"]), "1").where(~text.isin(["incorrect", "hint"]), "0")
-    return out
+        return pa.ipc.open_file(pa.py_buffer(src.data)).read_all().to_pandas()
+    if src.kind == "json":
+        return read_json_records(decode_text(src), source=where)
+    return read_workbook(src.data, kind=src.kind, source=where)
 
 
 def lines_frame(text: str, *, n_lines: int, source: str, learner_prefix: str = "") -> pd.DataFrame:
@@ -216,8 +129,8 @@ def lines_frame(text: str, *, n_lines: int, source: str, learner_prefix: str = "
     learners, items, skills, answers, bad_len, bad_ans, bad_head = [], [], [], [], [], [], []
     for g in range(len(lines) // n_lines):
         base = g * n_lines
-        head = _split_fields(lines[base])
-        fields = [_split_fields(lines[base + j]) for j in range(1, n_lines)]
+        head = split_fields(lines[base])
+        fields = [split_fields(lines[base + j]) for j in range(1, n_lines)]
         if not head or len(head) > 2:
             bad_head.append(base + 1)
             continue

@@ -6,13 +6,13 @@ Glossary for shapes: N responses, L learners, I items, S skills, Z skill links (
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 
-from metatutor.errors import InvalidResponsesError, describe_positions
+from metatutor.errors import InvalidResponsesError, describe_positions, shorten
 
 REQUIRED = ("learner", "item", "correct")
 OPTIONAL = ("skill", "timestamp", "order")
@@ -101,9 +101,20 @@ class Responses:
         return cls._from_long(long, merge_multiskill=merge_multiskill)
 
     @classmethod
-    def _from_long(cls, long: pd.DataFrame, *, merge_multiskill: bool) -> Self:
-        """Sort, merge multi-skill expansions and encode. `long` has one skill (or None) per row."""
-        lcodes, learner_ids = pd.factorize(long["learner"], sort=False)
+    def _from_long(cls, long: pd.DataFrame, *, merge_multiskill: bool,
+                   vocabularies: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Self:
+        """Sort, merge multi-skill expansions and encode. `long` has one skill (or None) per row.
+
+        With `vocabularies` (learner, item and skill ids), `learner`, `item` and `skill` already hold codes
+        into them (skill: a float code, NaN for none) and the result keeps those very arrays as its
+        vocabularies (a response cache's batches share one vocabulary this way)."""
+        learner_ids: Any
+        item_ids: Any
+        skill_ids: Any
+        if vocabularies is None:
+            lcodes, learner_ids = pd.factorize(long["learner"], sort=False)
+        else:
+            lcodes, learner_ids = long["learner"].to_numpy(dtype=np.int64), vocabularies[0]
         long = long.assign(lcode=lcodes)
         keys = ["lcode"] + [c for c in ("order", "timestamp") if c in long.columns] + ["pos"]
         long = long.sort_values(keys, kind="stable").reset_index(drop=True)
@@ -131,14 +142,19 @@ class Responses:
         group = np.concatenate([[0], np.cumsum(~same)])
         occ = pd.DataFrame({"g": group, "s": sk}).groupby(["g", "s"], sort=False, dropna=False).cumcount().to_numpy()
         long = long.assign(g=group, occ=occ).sort_values(["g", "occ", "pos"], kind="stable")
-        rid = pd.factorize(pd.MultiIndex.from_arrays([long["g"], long["occ"]]), sort=False)[0]
+        g_occ = long["g"].to_numpy(dtype=np.int64) * (int(occ.max(initial=0)) + 1) + long["occ"].to_numpy(np.int64)
+        rid = pd.factorize(g_occ, sort=False)[0]  # one id per (group, occurrence) pair, in order of appearance
         first = np.concatenate([[True], rid[1:] != rid[:-1]])
         heads = long[first]
         n = int(first.sum())
 
-        icodes, item_ids = pd.factorize(heads["item"], sort=False)
         skill_rows = long["skill"].notna().to_numpy()
-        scodes, skill_ids = pd.factorize(long["skill"][skill_rows], sort=False)
+        if vocabularies is None:
+            icodes, item_ids = pd.factorize(heads["item"], sort=False)
+            scodes, skill_ids = pd.factorize(long["skill"][skill_rows], sort=False)
+        else:
+            icodes, item_ids = heads["item"].to_numpy(dtype=np.int64), vocabularies[1]
+            scodes, skill_ids = long["skill"][skill_rows].to_numpy().astype(np.int64), vocabularies[2]
         srid = rid[skill_rows]
         pair = pd.DataFrame({"r": srid, "s": scodes}).drop_duplicates()
         counts = np.bincount(pair["r"].to_numpy(), minlength=n)
@@ -153,18 +169,20 @@ class Responses:
             skill_ptr=skill_ptr,
             skill=pair["s"].to_numpy(dtype=np.int64),
             timestamp=timestamp,
-            learner_ids=np.asarray(learner_ids, dtype=object).astype(str).astype(object),
-            item_ids=np.asarray(item_ids, dtype=object).astype(str).astype(object),
-            skill_ids=np.asarray(skill_ids, dtype=object).astype(str).astype(object),
+            learner_ids=_id_array(learner_ids, keep=vocabularies is not None),
+            item_ids=_id_array(item_ids, keep=vocabularies is not None),
+            skill_ids=_id_array(skill_ids, keep=vocabularies is not None),
             merged_rows=(int(long["src"].nunique()) if "src" in long.columns else len(long)) - n,
         )
 
     @classmethod
-    def read(cls, path: str, *, format: str | None = None, columns: dict[str, str] | None = None) -> Self:
+    def read(cls, path: str, *, format: str | None = None, columns: dict[str, str] | None = None,
+             delimiter: str | None = None, encoding: str | None = None) -> Self:
         """Read a file or dataset folder in any supported format (see `metatutor.data.readers`)."""
         from metatutor.data.readers import read_responses
 
-        return read_responses(path, format=format, columns=columns)  # type: ignore[return-value]
+        return read_responses(path, format=format, columns=columns, delimiter=delimiter,  # type: ignore[return-value]
+                              encoding=encoding)
 
     # ----- sizes ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -231,6 +249,18 @@ class Responses:
             skill_ids=self.skill_ids,
         )
 
+    def with_learner_prefix(self, prefix: str) -> Responses:
+        """The same responses with every learner id prefixed: a namespace saying that these learners are
+        not the ones who share their ids elsewhere (another dataset's, or a model's training learners).
+
+        Example:
+            >>> r = Responses.from_frame(pd.DataFrame({"learner": ["7"], "item": ["q"], "correct": [1]}))
+            >>> list(r.with_learner_prefix("school-b:").learners_present())
+            ['school-b:7']
+        """
+        ids = np.asarray([f"{prefix}{x}" for x in self.learner_ids], dtype=object)
+        return replace(self, learner_ids=ids)
+
     def learners_present(self) -> np.ndarray:
         """Ids of the learners that have rows, in row order."""
         return self.learner_ids[self.learner[self._starts[:-1]]] if len(self) else np.array([], dtype=object)
@@ -284,6 +314,13 @@ class Responses:
         return Responses.from_frame(pd.concat(frames, ignore_index=True), merge_multiskill=False)
 
 
+def _id_array(ids: Any, *, keep: bool) -> np.ndarray:
+    """A vocabulary as an object array of str; a given vocabulary is kept as the very same array."""
+    if keep and isinstance(ids, np.ndarray):
+        return ids
+    return np.asarray(ids, dtype=object).astype(str).astype(object)
+
+
 def codes_for(ids: np.ndarray, vocabulary: np.ndarray | pd.Index) -> np.ndarray:
     """Map ids to positions in `vocabulary`; -1 where an id is not in it."""
     return pd.Index(vocabulary).get_indexer(pd.Index(ids))
@@ -317,26 +354,38 @@ def _correct_column(col: pd.Series, problems: list[str]) -> np.ndarray:
     bad = ~num.isin([0.0, 1.0])
     if bad.any():
         rows = np.flatnonzero(bad.to_numpy())
-        examples = ", ".join(sorted({repr(v) for v in col.iloc[rows[:50]].tolist()})[:3])
-        problems.append(
-            f"column 'correct' must be 0 or 1, found {examples} ({describe_positions(rows + 2)})"
-        )
+        problems.append(f"column 'correct' must be 0 or 1, found {_examples(col, rows)} ({describe_positions(rows + 2)})")
     return num.fillna(0).to_numpy(dtype=np.int8)
 
 
 def _timestamp_column(col: pd.Series, problems: list[str]) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(col.dtype):  # a typed date-time column (Parquet, Excel): not numbers
+        parsed = pd.to_datetime(col, utc=True)
+        return (parsed - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
     num = pd.to_numeric(col, errors="coerce")
-    if num.notna().sum() >= col.notna().sum():
+    present = col.notna() & (col.astype(str).str.strip() != "")
+    if 2 * num.notna().sum() >= present.sum():  # numbers (seconds); the cells that are not are the problems
+        bad = present & num.isna()
+        if bad.any():
+            rows = np.flatnonzero(bad.to_numpy())
+            problems.append(f"column 'timestamp' must be a number like most of it, found {_examples(col, rows)} "
+                            f"({describe_positions(rows + 2)})")
         return num.to_numpy(dtype=np.float64)
-    parsed = pd.to_datetime(col, errors="coerce", utc=True, format="mixed")
-    bad = parsed.isna() & col.notna()
+    parsed = pd.to_datetime(col.where(present), errors="coerce", utc=True, format="mixed")
+    bad = parsed.isna() & present
     if bad.any():
-        problems.append(
-            f"column 'timestamp' is neither a number nor a date-time "
-            f"({describe_positions(np.flatnonzero(bad.to_numpy()) + 2)})"
-        )
+        rows = np.flatnonzero(bad.to_numpy())
+        problems.append(f"column 'timestamp' is neither a number nor a date-time, found {_examples(col, rows)} "
+                        f"({describe_positions(rows + 2)})")
     seconds = (parsed - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds()
     return seconds.to_numpy(dtype=np.float64)
+
+
+def _examples(col: pd.Series, rows: np.ndarray) -> str:
+    """Up to three distinct offending values, each cut short."""
+    shown = {"an empty cell" if v is None or (isinstance(v, float) and np.isnan(v)) else repr(shorten(v, 20))
+             for v in col.iloc[rows[:50]].tolist()}
+    return ", ".join(sorted(shown)[:3])
 
 
 def _explode_skills(long: pd.DataFrame) -> pd.DataFrame:

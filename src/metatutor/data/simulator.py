@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -217,6 +218,26 @@ class Simulator:
         self._count += 1
         seed = int(self._rng.integers(2**63))
         return SimulatedLearner(self.course, self.config, np.random.default_rng(seed), name=f"L{self._count:05d}")
+
+    def write_parquet(self, path: str | Path, n_learners: int, n_responses: int | tuple[int, int] = (20, 181), *,
+                      policy: str = "builder", batch_learners: int = 20_000, random_start: bool = False) -> int:
+        """Simulate `n_learners` learners on this course and write their answers to a Parquet log, one batch
+        of learners at a time (memory: one batch, whatever `n_learners`); the number of answers written.
+
+        Reproducible: a simulator made with the same `random_state` and config writes the same file (the
+        learners are stepped in batches, so their draws differ from `simulate`'s). See
+        `metatutor.data.cohort` for the columns and `random_start`.
+
+        Example:
+            >>> Simulator(random_state=0).write_parquet("log.parquet", 1_000)  # doctest: +SKIP
+            100212
+        """
+        from metatutor.data.cohort import write_cohort
+
+        seed = self.random_state if self.random_state is not None else int(self._rng.integers(2**63))
+        written = write_cohort(self.course, self.config, path, n_learners=n_learners, n_responses=n_responses,
+                               seed=seed, batch_learners=batch_learners, policy=policy, random_start=random_start)
+        return written.answers
 
     def simulate(self, n_learners: int, n_responses: int | tuple[int, int] = (20, 120), *,
                  policy: str | Policy = "builder") -> Responses:
