@@ -6,7 +6,7 @@ import torch
 
 from metatutor.data.responses import Responses
 from metatutor.data.splits import kfold_splits
-from metatutor.models.attention import AttentionKT, OnlineState, bank_plan, lagrange_weights, windows
+from metatutor.models.attention import AttentionKT, AttentionOnlineState, bank_plan, lagrange_weights, windows
 from metatutor.models.sequences import encode
 
 
@@ -42,7 +42,7 @@ def test_online_state_matches_batch_predictions(simulated: Responses, encoder_la
         if items[t] < model.vocab_.n_items:
             assert state.predict(exact=True)[items[t]] == pytest.approx(batch[t], abs=1e-5)
         state.update(int(items[t]), skills[t], int(learner.correct[t]))
-    again = OnlineState.from_arrays(model, state.to_arrays())
+    again = AttentionOnlineState.from_arrays(model, state.to_arrays())
     assert np.allclose(again.predict(), state.predict())
     assert np.allclose(again.predict(exact=True), state.predict(exact=True), atol=1e-6)
 
@@ -58,7 +58,7 @@ def test_bank_plan_interpolates_the_exact_bank_scores(simulated: Responses) -> N
     skills = encode(learner, model.vocab_, max_skills=model.max_skills_).skill
     plans = {spacing: bank_plan(model.net_, model.item_skills_, nodes=1, spacing=spacing) for spacing in (2.0, 1.0, 0.25)}
     errors = dict.fromkeys(plans, 0.0)
-    states = {spacing: OnlineState(model, plan) for spacing, plan in plans.items()}
+    states = {spacing: AttentionOnlineState(model, plan) for spacing, plan in plans.items()}
     for t in range(min(len(learner), 30)):
         for spacing, state in states.items():
             errors[spacing] = max(errors[spacing], float(np.abs(state.predict() - state.predict(exact=True)).max()))
@@ -89,13 +89,13 @@ def test_cached_projections_follow_the_window(simulated: Responses) -> None:
     state.predict()  # projections cached from here on, then updated response by response
     for t in range(20):
         state.update(int(items[t]), skills[t], int(learner.correct[t]))
-    rebuilt = OnlineState.from_arrays(model, state.to_arrays())  # projections computed afresh
+    rebuilt = AttentionOnlineState.from_arrays(model, state.to_arrays())  # projections computed afresh
     assert len(state.keys) == 7 and state.count == 20
     assert np.allclose(state.predict(items[20:30]), rebuilt.predict(items[20:30]), atol=1e-6)
 
 
 def test_the_cached_window_keeps_the_null_slot_and_the_last_steps() -> None:
-    from metatutor.models.attention import _Window
+    from metatutor.models.attention_serving import _Window
 
     rows = torch.randn(2, 4, 3)  # the null slot and three steps
     window, kept = _Window(rows, limit=3), rows

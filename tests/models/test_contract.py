@@ -94,8 +94,9 @@ def test_unfitted_model_says_so(name: str, split) -> None:
 
 
 def test_default_and_unknown_names() -> None:
-    default = make_model("default")
-    assert type(default).__name__ == "EnsembleKT" and default.config.members == ("attn", "dkt", "irt", "pairs")
+    default = make_model("default")  # the best sequence-only model; default-classmates adds the pairs
+    assert type(default).__name__ == "EnsembleKT" and default.config.members == ("attn", "dkt", "irt")
+    assert make_model("default-classmates").config.members == ("attn", "dkt", "irt", "pairs")
     with pytest.raises(ConfigError, match="unknown model"):
         make_model("nope")
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from metatutor.data.responses import Responses
-from metatutor.models.training import BestEpoch, WeightAverage, response_weighted_bce
+from metatutor.models.training import BestCheckpoint, BestEpoch, WeightAverage, response_weighted_bce
 
 
 def _scripted(aucs: list[float], valid: Responses) -> tuple[nn.Linear, BestEpoch, list[float]]:
@@ -53,6 +53,29 @@ def test_without_usable_validation_the_last_epoch_is_kept(simulated: Responses, 
         assert not stopper.end_epoch(train_loss=0.5)
     stopper.restore()
     assert float(net.weight.detach()) == 3.0 and "valid_auc" not in stopper.history[-1]
+
+
+def test_best_checkpoint_keeps_the_best_score_and_without_scores_the_last() -> None:
+    """The one early-stopping helper: a strictly better score (min_delta 0) replaces the checkpoint, no
+    patience never stops, and `check(None)` (nothing to validate on) keeps the current weights."""
+    net = nn.Linear(1, 1, bias=False)
+    stopper = BestCheckpoint.of(net, score=0.5, min_delta=0.0)
+    for value, score in [(1.0, 0.5), (2.0, 0.7), (3.0, 0.6), (4.0, 0.7)]:  # only 0.7 after 0.5 is better
+        with torch.no_grad():
+            net.weight.fill_(value)
+        assert not stopper.check(score)
+    stopper.restore()
+    assert float(net.weight.detach()) == 2.0 and stopper.best == 0.7 and stopper.bad == 2
+    patient = BestCheckpoint.of(net, patience=2)  # min_delta 1e-4: 0.70005 is no better than 0.7
+    assert [patient.check(s) for s in (0.7, 0.70005, 0.6)] == [False, False, True]
+    blind = BestCheckpoint.of(net)
+    with torch.no_grad():
+        net.weight.fill_(9.0)
+    assert not blind.check(None)
+    with torch.no_grad():
+        net.weight.fill_(0.0)
+    blind.restore()
+    assert float(net.weight.detach()) == 9.0
 
 
 def test_weight_average_warms_up_then_follows_the_decay() -> None:

@@ -45,8 +45,19 @@ REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {
     "ensemble": ("EnsembleKT", {}),  # attn + dkt + irt, logits stacked on the validation learners
     "ensemble-pairs": ("EnsembleKT", {"members": ("attn", "dkt", "irt", "pairs")}),
 }
-# the best of our models on assist2009_pid, statics and pyKT's assist2015 (5 folds each): docs/benchmarks.md §3
-DEFAULT_MODEL = "ensemble-pairs"
+# What a model's predictions draw on. "sequence": the learner's own earlier answers, with parameters per item
+# and skill learned from the training learners (the setting of the published anchors, e.g. AKT-R, QIKT).
+# "classmates": also how *other* learners did on particular combinations of items (item-to-item answer effects,
+# models/pairs.py); under a learner-level split those include a test learner's classmates, who were given the
+# same problem sets, so this is collaborative filtering over them (docs/benchmarks.md §3).
+TRACKS = ("sequence", "classmates")
+TRACK: dict[str, str] = {name: "classmates" if name in ("pairs", "ensemble-pairs") else "sequence" for name in REGISTRY}
+# the best model of each track on assist2009_pid, statics and pyKT's assist2015 (5 folds each):
+# docs/benchmarks.md §3. `default` is the sequence-only one; `default-classmates` names the other.
+DEFAULT_MODELS = {"sequence": "ensemble", "classmates": "ensemble-pairs"}
+DEFAULT_MODEL = DEFAULT_MODELS["sequence"]
+DEFAULT_NAMES = {"default": DEFAULT_MODELS["sequence"], "default-sequence": DEFAULT_MODELS["sequence"],
+                 "default-classmates": DEFAULT_MODELS["classmates"]}
 SAVED_CLASSES: dict[str, str] = {"irt": "IRT", "bkt": "BKT", "pfa": "PFA", "bestlr": "BestLR", "dkt": "DKT",
                                  "attn": "AttentionKT", "ensemble": "EnsembleKT", "pairs": "PairKT"}
 
@@ -58,14 +69,23 @@ def model_class(name: str) -> type[LearnerModel]:
 
 
 def resolve_name(name: str) -> str:
-    return DEFAULT_MODEL if name == "default" else name
+    """The registry name behind `name` (`default`, `default-sequence`, `default-classmates` name others)."""
+    return DEFAULT_NAMES.get(name, name)
+
+
+def model_track(name: str) -> str:
+    """`sequence` or `classmates` (see `TRACK`) of a registry name, the default names included."""
+    key = resolve_name(name)
+    if key not in TRACK:
+        raise ConfigError(f"unknown model {name!r}; choose from {', '.join([*REGISTRY, *DEFAULT_NAMES])}")
+    return TRACK[key]
 
 
 def make_model(name: str, **settings: Any) -> LearnerModel:
     """A new, unfitted model by registry name (`default` is the recommended one)."""
     key = resolve_name(name)
     if key not in REGISTRY:
-        raise ConfigError(f"unknown model {name!r}; choose from {', '.join([*REGISTRY, 'default'])}")
+        raise ConfigError(f"unknown model {name!r}; choose from {', '.join([*REGISTRY, *DEFAULT_NAMES])}")
     cls_name, base = REGISTRY[key]
     cls = model_class(cls_name)
     known = set(cls.config_class.__dataclass_fields__)  # type: ignore[attr-defined]
@@ -126,6 +146,8 @@ __all__ = [
     "IRT",
     "PFA",
     "REGISTRY",
+    "TRACK",
+    "TRACKS",
     "AttentionConfig",
     "AttentionKT",
     "BKTConfig",
@@ -143,4 +165,5 @@ __all__ = [
     "make_model",
     "model_from_bytes",
     "model_from_parts",
+    "model_track",
 ]

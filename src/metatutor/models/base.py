@@ -245,7 +245,11 @@ def shrunk_item_logits(item: np.ndarray, y: np.ndarray, n_items: int, prior_coun
     start for per-item biases (rare items included)."""
     wins = np.bincount(item, weights=y, minlength=n_items + 1)[:n_items]
     tries = np.bincount(item, minlength=n_items + 1)[:n_items]
-    p_all = overall_rate(y)
+    return shrunk_logits(wins, tries, overall_rate(y), prior_count)
+
+
+def shrunk_logits(wins: np.ndarray, tries: np.ndarray, p_all: float, prior_count: float) -> np.ndarray:
+    """(n_items,) `shrunk_item_logits` from each item's right answers and answers, and the overall rate."""
     p = (wins + prior_count * p_all) / (tries + prior_count)
     return np.asarray(np.log(p / (1 - p)) - np.log(p_all / (1 - p_all)))
 

@@ -3,11 +3,12 @@ predicts σ(w · the members' logits + c). With validation learners (`weights="s
 w and c are a logistic regression of their answers on the members' logits (stacking); without them,
 or with `weights="equal"`, w = 1/M and c = 0: the mean logit.
 
-Different model families make different errors: on assist2009_pid fold 1's validation learners the
-attention model (0.7765 AUC) and DKT (0.7770) averaged to 0.7822, and 0.7851 with IRT's posterior
-predictive as a third member (0.7857 stacked, cross-fitted); on pyKT's assist2015, where IRT is weak,
-stacking gives it a small weight where the mean logit lost 0.002 (docs/benchmarks.md §3). Training time
-is the members' sum. When every member has an online state (attn, dkt, irt), so does the ensemble
+Different model families make different errors, so their stacked logits predict better than any one of
+them; where a member is weak (IRT where items are only concepts) stacking gives it a small weight rather
+than the mean logit's equal share. The weights are fitted on all the validation learners, the same ones
+that early-stop every member: fitting them on learners that did not early-stop the members was measured
+and not adopted. The figures behind both choices: docs/methods.md ("How each setting was chosen") and
+docs/experiment-log.md. Training time is the members' sum. When every member has an online state (attn, dkt, irt), so does the ensemble
 (`EnsembleOnlineState`): one update per member, the same weighted logits.
 
 Example:
@@ -22,29 +23,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 import numpy as np
 
 from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError
 from metatutor.models.base import LearnerModel, logit, sigmoid
+from metatutor.models.serving import OnlineState
 
 log = logging.getLogger(__name__)
-
-
-class ServingState(Protocol):
-    """What a member's serving state offers (`AttentionKT.online()`, `DKT.online()`, `IRT.online()`)."""
-
-    count: int
-
-    def update(self, item: int, skills: np.ndarray, correct: int) -> None: ...
-
-    def predict(self, items: np.ndarray | None = None, *, skills: np.ndarray | None = None) -> np.ndarray: ...
-
-    def predict_logit(self) -> Any: ...  # (N,) float32 logits of the whole bank (array or tensor)
-
-    def to_arrays(self) -> dict[str, np.ndarray]: ...
 
 
 @dataclass(frozen=True)
@@ -79,15 +67,22 @@ class EnsembleKT(LearnerModel):
     def fit(self, train: Responses, valid: Responses | None = None) -> Self:
         self.members_ = [m.fit(train, valid) for m in self._new_members()]
         self.vocab_ = self.members_[0].vocab_  # every member's vocabulary is the training data's
+        if self.config.weights == "stacked" and valid is not None:
+            self.stack(np.stack([logit(m.predict_proba(valid)) for m in self.members_], axis=1), valid.correct)
+        else:
+            self.stack(None, None)
+        return self
+
+    def stack(self, x: np.ndarray | None, y: np.ndarray | None) -> None:
+        """Set the weights from the members' logits `x` (N, M) on validation answers `y` (N,): a logistic
+        regression when they hold both answers, the mean logit otherwise (or without them)."""
         self.weights_, self.intercept_ = np.full(len(self.members_), 1.0 / len(self.members_)), 0.0
-        if self.config.weights == "stacked" and valid is not None and len(np.unique(valid.correct)) == 2:
+        if x is not None and y is not None and len(np.unique(y)) == 2:
             from sklearn.linear_model import LogisticRegression
 
-            x = np.stack([logit(m.predict_proba(valid)) for m in self.members_], axis=1)
-            stack = LogisticRegression(C=self.config.stack_c).fit(x, valid.correct)
+            stack = LogisticRegression(C=self.config.stack_c).fit(x, y)
             self.weights_, self.intercept_ = stack.coef_[0].astype(np.float64), float(stack.intercept_[0])
             log.info("ensemble weights %s, intercept %.3f", np.round(self.weights_, 3), self.intercept_)
-        return self
 
     @property
     def history_(self) -> list[dict[str, float]]:
@@ -155,7 +150,7 @@ class EnsembleOnlineState:
     """One learner's serving state for an `EnsembleKT`: one state per member, each updated with every
     response; `predict` combines the members' logits with the ensemble's weights, as batch prediction does."""
 
-    def __init__(self, model: EnsembleKT, states: list[ServingState]) -> None:
+    def __init__(self, model: EnsembleKT, states: list[OnlineState]) -> None:
         self.model, self.states = model, states
 
     @property
@@ -176,12 +171,16 @@ class EnsembleOnlineState:
         """P(correct) on each item code in `items` as the next response (default: every known item);
         `skills` (M, K): the items' skill codes, used for items the model has not seen."""
         if items is None:  # the members' float32 logits, combined once
-            model = self.model
-            total = np.full(model.vocab_.n_items, model.intercept_, dtype=np.float32)
-            for w, state in zip(model.weights_, self.states, strict=True):
-                total += np.float32(w) * np.asarray(state.predict_logit())
-            return np.asarray(sigmoid(total.astype(np.float64)))
+            return np.asarray(sigmoid(self.predict_logit().astype(np.float64)))
         return self.model.combine([s.predict(items, skills=skills) for s in self.states])
+
+    def predict_logit(self) -> np.ndarray:
+        """(N,) float32 logits of every known item as the next response: the members' combined."""
+        model = self.model
+        total = np.full(model.vocab_.n_items, model.intercept_, dtype=np.float32)
+        for w, state in zip(model.weights_, self.states, strict=True):
+            total += np.float32(w) * np.asarray(state.predict_logit())
+        return total
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {f"m{j}/{k}": v for j, s in enumerate(self.states) for k, v in s.to_arrays().items()}

@@ -24,6 +24,7 @@ from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError
 from metatutor.models.base import LearnerModel, Vocabulary, segment_ids, sigmoid
 from metatutor.models.base import logit as log_odds  # "logit" names local arrays below
+from metatutor.models.calibration import CalibrationConfig, calibrate
 
 log = logging.getLogger(__name__)
 GRID = np.linspace(-5.0, 5.0, 81)
@@ -67,16 +68,10 @@ class IRT(LearnerModel):
     def fit(self, train: Responses, valid: Responses | None = None) -> Self:
         if self.config.kind not in ("1pl", "2pl"):
             raise ConfigError(f"IRT kind must be '1pl' or '2pl', not {self.config.kind!r}")
-        cfg = self.config
         self.__dict__.pop("_grid_p", None)
         self.vocab_ = Vocabulary.of(train)
-        from metatutor.assessment.calibration import CalibrationConfig, calibrate  # torch, on first fit
-
         cal = calibrate(segment_ids(train), self.vocab_.items(train), train.correct, n_learners=train.n_learners,
-                        n_items=self.vocab_.n_items,
-                        config=CalibrationConfig(kind=cfg.kind, difficulty_sd=cfg.difficulty_sd,
-                                                 log_discrimination_sd=cfg.log_discrimination_sd,
-                                                 max_iter=cfg.max_iter, tol=cfg.tol))
+                        n_items=self.vocab_.n_items, config=self.calibration_config())
         # 1PL learns the spread of abilities; 2PL fixes it to 1 (the discriminations carry the scale)
         self.difficulty_, self.discrimination_, self.prior_sd_ = cal.b, cal.a, cal.sd
         # an unseen item borrows the mean difficulty of its skills' training items
@@ -86,6 +81,12 @@ class IRT(LearnerModel):
         counts = np.bincount(skills, minlength=self.vocab_.n_skills + 1)
         self.skill_difficulty_ = np.where(counts > 0, sums / np.maximum(counts, 1), self.difficulty_.mean())
         return self
+
+    def calibration_config(self) -> CalibrationConfig:
+        """How `fit` calibrates the items (also used when fitting from a cache, `cached_fit`)."""
+        cfg = self.config
+        return CalibrationConfig(kind=cfg.kind, difficulty_sd=cfg.difficulty_sd,
+                                 log_discrimination_sd=cfg.log_discrimination_sd, max_iter=cfg.max_iter, tol=cfg.tol)
 
     def _item_parameters(self, responses: Responses) -> tuple[np.ndarray, np.ndarray]:
         items = self.vocab_.items(responses)

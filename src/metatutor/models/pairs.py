@@ -9,7 +9,15 @@ together has no effect.
 
 `PairEffects` holds the effects as a sparse table (one row of partners per item); `PairKT` predicts a
 response from the item's success rate and the mean effect of the learner's earlier answers on it, and
-keeps an O(partners) online state. The adaptive-test learner model `assessment.learners.PairLearners`
+keeps an O(partners) online state.
+
+Memory is bounded twice. Counting: at most `MAX_PAIRS` ordered pairs of answers are counted (a lower cap
+on each learner's answers beyond), and the counts of the distinct pairs are merged chunk by chunk. The
+table: 10 bytes a pair (a uint16 partner and two float32 effects; 12 with more than 65,535 items), within
+`max_table_mb` (default `TABLE_MB`): beyond it each item keeps only its partners answered together most
+often, as many as fit, with a warning that says how many were kept; `max_partners` sets that number
+outright. assist2009_pid's whole table is 30.7 M pairs, 307 MB, within the default. `PairLearners`
+(`metatutor.assessment.learners`) counts its table here too, with the same bounds. The adaptive-test learner model `assessment.learners.PairLearners`
 adds the same effects to a base model.
 
 Where they pay: ASSISTments problems are answered in assignments that whole classes do, so under a
@@ -50,6 +58,7 @@ log = logging.getLogger(__name__)
 DENSE_CELLS = 50_000_000  # up to this many (item, item, answer) cells the counts are a dense table
 CHUNK_ROWS = 20_000_000  # pairs gathered before they are counted (bounds the memory of a fit)
 MAX_PAIRS = 150_000_000  # pairs counted in all (assist2009_pid's training parts: 53 M, statics': 81 M)
+TABLE_MB = 512.0  # the table's memory at most (assist2009_pid's whole table: 307 MB)
 
 
 def pair_cap(lengths: np.ndarray, max_per_learner: int, max_pairs: int = MAX_PAIRS) -> int:
@@ -79,37 +88,43 @@ class PairEffects:
     effect: np.ndarray  # (2, P) float32
     cap: int = 0  # answers counted per learner at most (0: not known, e.g. read back from a file)
     counted: int = 0  # ordered pairs of answers counted
+    partners_kept: int = 0  # partners kept per item at most when the table was bounded (0: all were kept)
 
     @classmethod
     def count(cls, item: np.ndarray, correct: np.ndarray, starts: np.ndarray, n_items: int, *,
               shrink: float = 10.0, max_per_learner: int = 1000, max_pairs: int = MAX_PAIRS,
-              min_together: int = 1, random_state: int | None = 0, dense_cells: int = DENSE_CELLS, chunk_rows: int = CHUNK_ROWS) -> Self:
+              min_together: int = 1, random_state: int | None = 0, dense_cells: int = DENSE_CELLS, chunk_rows: int = CHUNK_ROWS,
+              max_partners: int | None = None, max_table_mb: float | None = TABLE_MB) -> Self:
         """Count every ordered pair of two answers of the same learner (item codes < `n_items`; a learner's
         rows are `starts[l]:starts[l + 1]`). At most `max_per_learner` answers of each learner, a seeded
         sample, bound the work at n²; on very large data the cap comes down so that at most `max_pairs`
         pairs are counted in all. Up to `dense_cells` (item, item, answer) cells they are counted in a dense
-        table, beyond as sorted keys, `chunk_rows` pairs at a time."""
+        table, beyond as sorted keys, `chunk_rows` pairs at a time, merged as they come. The table keeps at
+        most `max_partners` partners per item and fits in `max_table_mb` (see `bound`)."""
         rng = np.random.default_rng(random_state)
         cap = pair_cap(np.diff(starts), max_per_learner, max_pairs)
         n = int(n_items)
         cells = 2 * n * n
         dense = cells <= dense_cells
         tables: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (keys, answers, right answers)
+        merged: tuple[np.ndarray, np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
         keys: list[np.ndarray] = []
         right: list[np.ndarray] = []
         size = counted = 0
 
         def flush() -> None:
-            nonlocal size
+            nonlocal size, merged
             k, r = np.concatenate(keys), np.concatenate(right)
             keys.clear()
             right.clear()
             size = 0
             if dense:
                 tables.append((np.empty(0, np.int64), np.bincount(k, minlength=cells), np.bincount(k, weights=r, minlength=cells)))
-            else:
-                uk, inv = np.unique(k, return_inverse=True)
-                tables.append((uk, np.bincount(inv), np.bincount(inv, weights=r)))
+            else:  # merged into the counts so far: memory is the distinct pairs, not every chunk's
+                uk, inv = np.unique(np.concatenate([merged[0], k]), return_inverse=True)
+                ones = np.ones(len(k))
+                merged = (uk, np.bincount(inv, weights=np.concatenate([merged[1], ones]), minlength=len(uk)),
+                          np.bincount(inv, weights=np.concatenate([merged[2], r]), minlength=len(uk)))
 
         for lo, hi in itertools.pairwise(starts):
             rows = np.arange(lo, hi)
@@ -128,18 +143,15 @@ class PairEffects:
         key: np.ndarray
         tries: np.ndarray
         wins: np.ndarray
-        if not tables:
-            key, tries, wins = np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
-        elif dense:
+        if dense and tables:
             tries = np.sum([t for _, t, _ in tables], axis=0).astype(np.float64)
             wins = np.sum([w for _, _, w in tables], axis=0)
             key = np.flatnonzero(tries)
             tries, wins = tries[key], wins[key]
         else:
-            key, inv = np.unique(np.concatenate([k for k, _, _ in tables]), return_inverse=True)
-            tries = np.bincount(inv, weights=np.concatenate([t for _, t, _ in tables]))
-            wins = np.bincount(inv, weights=np.concatenate([w for _, _, w in tables]))
+            key, tries, wins = merged
         table = cls.from_counts(n, key, tries, wins, shrink=shrink, min_together=min_together)
+        table = table.bound(max_partners=max_partners, max_table_mb=max_table_mb)
         return dataclasses.replace(table, cap=cap, counted=counted)
 
     @classmethod
@@ -160,11 +172,50 @@ class PairEffects:
         effect = (logit(given) - logit(either)).astype(np.float32)
         rows = pairs // n_items
         indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_items))]).astype(np.int64)
-        return cls(int(n_items), indptr, (pairs % n_items).astype(partner_dtype(n_items)), effect)
+        table = cls(int(n_items), indptr, (pairs % n_items).astype(partner_dtype(n_items)), effect)
+        object.__setattr__(table, "_together", c.sum(0))  # for `bound`, dropped once bounded
+        return table
 
     @property
     def n_pairs(self) -> int:
         return len(self.partner)
+
+    @property
+    def nbytes(self) -> int:
+        """The table's memory: partners, effects and row offsets."""
+        return int(self.partner.nbytes + self.effect.nbytes + self.indptr.nbytes)
+
+    def bound(self, *, max_partners: int | None = None, max_table_mb: float | None = TABLE_MB) -> Self:
+        """This table with at most `max_partners` partners per item and within `max_table_mb`: each item
+        keeps its partners answered together most often (ties: the lower code), as many as fit, and a
+        warning says so. Only a table fresh from `from_counts` knows how often pairs were answered together;
+        any other is returned as it is."""
+        together = self.__dict__.get("_together")
+        if together is None:
+            return self
+        object.__setattr__(self, "_together", None)
+        degree = np.diff(self.indptr)
+        k = int(degree.max(initial=0)) if max_partners is None else max(0, int(max_partners))
+        per_pair = self.partner.itemsize + self.effect.itemsize * 2
+        if max_table_mb is not None:
+            budget = int((max_table_mb * 2**20 - self.indptr.nbytes) // per_pair)
+            if int(np.minimum(degree, k).sum()) > budget:
+                k = _largest_cap(degree, budget)
+                log.warning("pair table: %d item pairs (%.0f MB) exceed max_table_mb = %g; each item keeps its %d "
+                            "partners answered together most often (%d pairs, %.0f MB); raise max_table_mb to keep "
+                            "more", self.n_pairs, self.nbytes / 2**20, max_table_mb, k,
+                            int(np.minimum(degree, k).sum()), (np.minimum(degree, k).sum() * per_pair
+                                                                + self.indptr.nbytes) / 2**20)
+        if k >= int(degree.max(initial=0)):
+            return self
+        rows = np.repeat(np.arange(self.n_items), degree)
+        order = np.lexsort((self.partner, -together, rows))  # each row's partners, most answered first
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order)) - np.repeat(self.indptr[:-1], degree)
+        keep = rank < k  # positions stay in key order
+        indptr = np.concatenate([[0], np.cumsum(np.minimum(degree, k))]).astype(np.int64)
+        return dataclasses.replace(self, indptr=indptr, partner=self.partner[keep], effect=self.effect[:, keep],
+                                   partners_kept=k)
 
     def lookup(self, q: np.ndarray, y: np.ndarray, j: np.ndarray) -> np.ndarray:
         """The effect of answer(s) y to item(s) q on item(s) j (broadcast together; 0 for pairs never
@@ -205,6 +256,15 @@ class PairEffects:
                    np.asarray(arrays[f"{prefix}effect"], dtype=np.float32))
 
 
+def _largest_cap(degree: np.ndarray, budget: int) -> int:
+    """The largest k with Σ min(degree, k) ≤ budget (at least 0)."""
+    lo, hi = 0, int(degree.max(initial=0))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if int(np.minimum(degree, mid).sum()) <= budget else (lo, mid - 1)
+    return lo
+
+
 def mean_earlier_effects(table: PairEffects, item: np.ndarray, correct: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """(N,) for each response, the mean effect of the same learner's earlier answers on its item (0 for a
     learner's first response): a learner's rows are `starts[l]:starts[l + 1]`, in their order."""
@@ -230,6 +290,8 @@ class PairConfig:
     max_per_learner: int = 1000  # answers of one learner counted at most (a seeded sample beyond)
     min_together: int = 1  # pairs answered together by fewer training learners have no effect
     item_prior: float = 20.0  # pseudo-answers that shrink an item's success rate towards the overall one
+    max_partners: int | None = None  # partners kept per item at most (those answered together most often)
+    max_table_mb: float | None = TABLE_MB  # the table's memory at most (fewer partners per item beyond)
     random_state: int | None = 0
 
 
@@ -248,7 +310,8 @@ class PairKT(LearnerModel):
         items = self.vocab_.items(train)
         self.table_ = PairEffects.count(items, train.correct, train.starts, n, shrink=cfg.shrink,
                                         max_per_learner=cfg.max_per_learner, min_together=cfg.min_together,
-                                        random_state=cfg.random_state)
+                                        random_state=cfg.random_state, max_partners=cfg.max_partners,
+                                        max_table_mb=cfg.max_table_mb)
         log.info("pairs: %d item pairs over %d items", self.table_.n_pairs, n)
         base = float(logit(overall_rate(train.correct)))  # an unseen item (code n): the overall rate
         self.item_logit_ = np.append(shrunk_item_logits(items, train.correct, n, cfg.item_prior) + base, base)

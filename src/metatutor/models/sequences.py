@@ -69,9 +69,12 @@ def length_batches(lengths: np.ndarray, *, batch_size: int, rng: np.random.Gener
     return batches
 
 
-def make_batch(enc: Encoded, learners: np.ndarray, *, pad_item: int, pad_skill: int) -> dict[str, torch.Tensor]:
+def make_batch(enc: Encoded, learners: np.ndarray, *, pad_item: int, pad_skill: int,
+               steps: int = 0) -> dict[str, torch.Tensor]:
+    """The padded batch of some learners (indices into `enc`), at least `steps` steps long (data-parallel
+    replicas pad their shares of a batch alike, so that they cut it into the same windows)."""
     lengths = enc.lengths[learners]
-    t = int(lengths.max())
+    t = max(int(lengths.max()), steps)
     pos = np.arange(t)[None, :]
     mask = pos < lengths[:, None]
     rows = np.where(mask, enc.starts[learners][:, None] + pos, -1)

@@ -25,13 +25,27 @@ WHOLE_BANK_FROM = 64
 
 
 class OnlineState(Protocol):
-    count: int
+    """One learner's serving state, the protocol every model's online state follows (`AttentionKT`'s
+    `AttentionOnlineState`, `DKTOnlineState`, `IRTOnlineState`, `PairOnlineState` and the ensemble's
+    `EnsembleOnlineState`, which combines its members'): `model.online()` makes a fresh one,
+    `type(state).from_arrays(model, arrays)` reads back what `to_arrays` wrote."""
 
-    def update(self, item: int, skills: np.ndarray, correct: int) -> None: ...
+    @property
+    def count(self) -> int:
+        """Responses added so far."""
 
-    def predict(self, items: np.ndarray | None = None, *, skills: np.ndarray | None = None) -> np.ndarray: ...
+    def update(self, item: int, skills: np.ndarray, correct: int) -> None:
+        """Add one response: model item code, its skill codes (padded with n_skills + 1), 0/1."""
 
-    def to_arrays(self) -> dict[str, np.ndarray]: ...
+    def predict(self, items: np.ndarray | None = None, *, skills: np.ndarray | None = None) -> np.ndarray:
+        """P(correct) on each item code in `items` as the next response (default: every known item);
+        `skills` (M, K): the skill codes of items the model has not seen."""
+
+    def predict_logit(self) -> Any:
+        """(N,) float32 logits of every known item as the next response (an array or a tensor)."""
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The state as plain arrays (for a database or safetensors)."""
 
 
 def servable(model: LearnerModel) -> bool:

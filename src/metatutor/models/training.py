@@ -1,6 +1,7 @@
-"""What the sequence models' training loops share: a loss that weighs every response alike, item offsets
-that learn slower and are shrunk, their starting values, weight averaging, and early stopping on the
-validation AUC (keeping the best epoch's weights)."""
+"""What the training loops share: a loss that weighs every response alike, item offsets that learn
+slower and are shrunk, their starting values, weight averaging, and early stopping (`BestCheckpoint`,
+used by every loop of the project; `BestEpoch`, its epoch-by-epoch form on the validation AUC that the
+sequence models use). The sequence models' fit loop itself is `sequence_base.train_epochs`."""
 
 from __future__ import annotations
 
@@ -50,8 +51,8 @@ def response_weighted_bce(logit: torch.Tensor, y: torch.Tensor, per_batch: float
     Batches group learners of similar length, so a batch of 32 short sequences holds a few hundred
     responses and one of long sequences thousands; averaging within each batch gave every response of a
     short learner many times the weight of a long learner's. With the constant every response weighs the
-    same in an epoch, as in the pooled AUC the models are judged by. On validation learners it added
-    0.003-0.006 AUC to DKT (docs/benchmarks.md §1).
+    same in an epoch, as in the pooled AUC the models are judged by. Chosen on validation learners
+    (docs/methods.md, DKT).
     """
     return nn.functional.binary_cross_entropy_with_logits(logit, y, reduction="sum") / per_batch
 
@@ -96,9 +97,7 @@ class WeightAverage(Generic[M]):
     weights (and buffers) when `decay` is given, `net` itself when it is None. Call `update(net)` after each
     optimiser step; predict, early-stop and save with `.module`. The decay warms up as
     min(decay, (1 + n) / (10 + n)) after n updates, so a short training (a small cohort, a few epochs) is
-    not dominated by the initial weights. On the validation learners of assist2009_pid (fold 1), statics
-    (fold 1) and pyKT's assist2015 (fold 0) the averaged weights of DKT scored 0.001-0.002 AUC above the
-    last ones."""
+    not dominated by the initial weights. Chosen on validation learners (docs/methods.md, DKT)."""
 
     def __init__(self, net: M, decay: float | None) -> None:
         self._average = None if decay is None else AveragedModel(net, multi_avg_fn=_ema(decay), use_buffers=True)
@@ -108,42 +107,107 @@ class WeightAverage(Generic[M]):
         if self._average is not None:
             self._average.update_parameters(net)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The averaged weights and the number of updates (empty without averaging): for checkpoints."""
+        return {} if self._average is None else self._average.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self._average is not None:
+            self._average.load_state_dict(state)
+
+
+class BestCheckpoint:
+    """Early stopping, the one helper every training loop of the project uses: `check(score)` after each
+    validation keeps a checkpoint of the best score so far (better means above the best by more than
+    `min_delta`), and says when to stop: after `patience` checks without a better score (None: never)
+    or once `max_seconds` have passed since it was made. `check(None)` (no validation to score) makes
+    the current weights the checkpoint, so that without validation the last weights are kept.
+    `restore()` loads the checkpoint.
+
+    `save()` returns a checkpoint (a deep copy) and `load(checkpoint)` puts it back; `BestCheckpoint.of(
+    module)` does both with the module's `state_dict`. The starting weights are the first checkpoint,
+    with the starting `score` (scored or not)."""
+
+    def __init__(self, save: Callable[[], Any], load: Callable[[Any], object], *, score: float = -np.inf,
+                 min_delta: float = 1e-4, patience: int | None = None, max_seconds: float | None = None) -> None:
+        self._save, self._load = save, load
+        self.best, self.min_delta, self.patience, self.max_seconds = score, min_delta, patience, max_seconds
+        self.checkpoint, self.bad = save(), 0
+        self.started = time.perf_counter()
+
+    @classmethod
+    def of(cls, module: nn.Module, **settings: Any) -> BestCheckpoint:
+        """Checkpoints of `module`'s weights (and buffers)."""
+        return cls(lambda: copy.deepcopy(module.state_dict()), module.load_state_dict, **settings)
+
+    def seconds(self) -> float:
+        """Seconds since the helper was made (training started)."""
+        return time.perf_counter() - self.started
+
+    def out_of_time(self) -> bool:
+        return self.max_seconds is not None and self.seconds() > self.max_seconds
+
+    def check(self, score: float | None) -> bool:
+        """Record a validation score (None: nothing to validate on); True when training should stop."""
+        if score is None:
+            self.checkpoint = self._save()
+        elif score > self.best + self.min_delta:
+            self.checkpoint, self.best, self.bad = self._save(), score, 0
+        else:
+            self.bad += 1
+        return (self.patience is not None and self.bad >= self.patience) or self.out_of_time()
+
+    def restore(self) -> None:
+        """Load the best checkpoint (the last one without validation scores)."""
+        self._load(self.checkpoint)
+
 
 class BestEpoch:
-    """Early stopping: after each epoch, score the validation learners; keep the weights of the best
-    epoch; stop after `patience` epochs without a better AUC or once `max_seconds` have passed.
-    Without validation learners (or with only one class among their answers) the last epoch is kept."""
+    """Early stopping of the sequence models, epoch by epoch (a `BestCheckpoint` of the network): after
+    each epoch, score the validation learners (AUC); keep the weights of the best epoch; stop after
+    `patience` epochs without a better AUC or once `max_seconds` have passed. Without validation
+    learners (or with only one class among their answers) the last epoch is kept. Every epoch is
+    recorded in `history` and announced (`epochs.announce`)."""
 
     def __init__(self, net: nn.Module, valid: Responses | None, predict: Callable[[Responses], np.ndarray], *,
                  patience: int, max_seconds: float | None, name: str) -> None:
         self.net, self.predict, self.name = net, predict, name
         self.valid = valid if valid is not None and len(np.unique(valid.correct)) > 1 else None
-        self.patience, self.max_seconds = patience, max_seconds
-        self.best_state = copy.deepcopy(net.state_dict())
-        self.best_auc, self.bad = -1.0, 0
+        self.best = BestCheckpoint.of(net, score=-1.0, patience=patience, max_seconds=max_seconds)
         self.history: list[dict[str, float]] = []
-        self.started = time.perf_counter()
 
     def end_epoch(self, train_loss: float) -> bool:
         """Record the epoch; True when training should stop."""
-        record = {"epoch": len(self.history) + 1, "train_loss": train_loss,
-                  "seconds": time.perf_counter() - self.started}
-        if self.valid is not None:
-            auc = float(roc_auc_score(self.valid.correct, self.predict(self.valid)))
+        record = {"epoch": len(self.history) + 1, "train_loss": train_loss, "seconds": self.best.seconds()}
+        auc = self._valid_auc()
+        if auc is not None:
             record["valid_auc"] = auc
-            if auc > self.best_auc + 1e-4:
-                self.best_state, self.best_auc, self.bad = copy.deepcopy(self.net.state_dict()), auc, 0
-            else:
-                self.bad += 1
-        else:
-            self.best_state = copy.deepcopy(self.net.state_dict())
+        stop = self.best.check(auc)
         self.history.append(record)
         log.info("%s epoch %d: %s", self.name, record["epoch"], record)
         announce(self.name, int(record["epoch"]), record)
-        out_of_time = self.max_seconds is not None and time.perf_counter() - self.started > self.max_seconds
-        return self.bad >= self.patience or out_of_time
+        return stop
+
+    def _valid_auc(self) -> float | None:
+        """The validation learners' AUC under the current weights (None: nothing to validate on)."""
+        if self.valid is None:
+            return None
+        return float(roc_auc_score(self.valid.correct, self.predict(self.valid)))
 
     def restore(self) -> None:
         """Load the best epoch's weights and put the network in evaluation mode."""
-        self.net.load_state_dict(self.best_state)
+        self.best.restore()
         self.net.eval()
+
+    def state_dict(self) -> dict[str, Any]:
+        """What resuming needs: the best epoch's weights and score, the epochs since, the history and the
+        seconds spent (for `max_seconds`)."""
+        best = self.best
+        return {"checkpoint": best.checkpoint, "best": best.best, "bad": best.bad, "history": self.history,
+                "seconds": best.seconds()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        best = self.best
+        best.checkpoint, best.best, best.bad = state["checkpoint"], float(state["best"]), int(state["bad"])
+        best.started = time.perf_counter() - float(state["seconds"])
+        self.history[:] = [dict(record) for record in state["history"]]
