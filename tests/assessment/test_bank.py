@@ -48,6 +48,7 @@ def test_1pl_is_put_on_the_standard_normal_scale() -> None:
     assert np.mean(np.abs(bank.b[order] - b)) < 0.15
 
 
+@pytest.mark.slow
 def test_3pl_estimates_guessing_inside_its_prior(truth: tuple[np.ndarray, np.ndarray]) -> None:
     a, b = truth
     bank = ItemBank.calibrate(simulate_2pl(1500, a, b, seed=3, c=np.full(25, 0.2)), kind="3pl")
@@ -55,6 +56,7 @@ def test_3pl_estimates_guessing_inside_its_prior(truth: tuple[np.ndarray, np.nda
     assert bank.c.mean() == pytest.approx(0.2, abs=0.08)
 
 
+@pytest.mark.slow
 def test_recalibration_moves_items_towards_new_evidence(truth: tuple[np.ndarray, np.ndarray]) -> None:
     a, b = truth
     small = ItemBank.calibrate(simulate_2pl(60, a, b, seed=4), kind="2pl")
@@ -68,6 +70,7 @@ def test_recalibration_moves_items_towards_new_evidence(truth: tuple[np.ndarray,
     assert np.max(np.abs(nudged.b - big.b)) < 0.15
 
 
+@pytest.mark.slow
 def test_item_fit_flags_an_item_that_runs_against_ability(truth: tuple[np.ndarray, np.ndarray]) -> None:
     a, b = truth
     data = simulate_2pl(800, a, b, seed=8)
@@ -127,3 +130,23 @@ def test_skill_prior_pulls_sparsely_answered_items_towards_their_skill() -> None
         errors[flag] = (np.mean(np.abs(est[sparse] - b[sparse])), np.mean(np.abs(est[~sparse] - b[~sparse])))
     assert errors[True][0] < 0.6 * errors[False][0]
     assert errors[True][1] < errors[False][1] + 0.05  # well-answered items barely move
+
+
+def test_score_gives_every_learner_their_eap(truth: tuple[np.ndarray, np.ndarray]) -> None:
+    from metatutor.assessment.estimation import eap
+
+    a, b = truth
+    data = simulate_2pl(40, a, b, seed=10)
+    keep = ~((data.learner_ids[data.learner] == "u3") & (data.item_ids[data.item] != "q0"))  # u3: one answer
+    data = data.select_rows(keep)
+    bank = ItemBank.from_parameters(a[1:], b[1:], item_ids=np.array([f"q{i}" for i in range(1, 25)]))  # no q0
+    scores = bank.score(data, prior_sd=1.5).set_index("learner")
+    assert len(scores) == 40 and scores.loc["u3", "n"] == 0
+    assert scores.loc["u3", "theta"] == pytest.approx(0.0, abs=1e-6) and scores.loc["u3", "se"] == pytest.approx(1.5, abs=1e-3)
+    frame = data.to_frame()
+    for learner in ("u0", "u7"):
+        rows = frame[(frame["learner"] == learner) & (frame["item"] != "q0")]
+        codes = bank.codes(rows["item"].to_numpy())
+        one = eap(rows["correct"].to_numpy(dtype=float), bank.a[codes], bank.b[codes], bank.c[codes], prior_sd=1.5)
+        assert scores.loc[learner, "theta"] == pytest.approx(one.theta, abs=1e-10)
+        assert scores.loc[learner, "se"] == pytest.approx(one.se, abs=1e-10) and scores.loc[learner, "n"] == 24

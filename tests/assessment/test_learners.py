@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from metatutor.assessment.irt import p_correct
 from metatutor.assessment.learners import IRTLearners
@@ -61,6 +62,7 @@ def test_takers_prior_knows_who_answers_an_item() -> None:
     assert both[1] > both[0]  # same calibrated difficulty, stronger takers
 
 
+@pytest.mark.slow
 def test_dkt_learner_model_scores_the_query_as_the_next_response(simulated: Responses) -> None:
     from metatutor.assessment.learners import BlendLearners, DKTLearners
     from metatutor.assessment.pools import first_attempts, make_pools
@@ -92,6 +94,7 @@ def test_dkt_learner_model_scores_the_query_as_the_next_response(simulated: Resp
     assert np.allclose(blend, 1 / (1 + np.exp(-mean)))
 
 
+@pytest.mark.slow
 def test_pair_effects_learn_which_items_go_together(two_skill_world) -> None:  # type: ignore[no-untyped-def]
     from metatutor.assessment.learners import PairLearners
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 
 from metatutor.feedback import class_report, learner_report, replay
-from metatutor.policy import SkillTracker
+from metatutor.learner import SkillTracker, Tracker
 from metatutor.policy.resources import Resource, ResourceCatalog
 
 
-def _item_of(tracker: SkillTracker, skill: str) -> str:
+def _item_of(tracker: Tracker, skill: str) -> str:
     k = list(tracker.graph.skills).index(skill)
     single = [i for i in tracker.skill_items[k] if tracker.item_ptr[i + 1] - tracker.item_ptr[i] == 1]
     return str(tracker.item_ids[single[0]])
@@ -67,3 +67,17 @@ def test_stalled_progress_is_found_from_a_stored_state_with_a_short_history(trac
         risk = class_report(tracker, {"stuck": state}).at_risk
         assert risk and "stalled" in risk[0]["why"] and "last 20 answers" in risk[0]["why"]
         assert risk[0]["recent_gain"] < 0.02
+
+
+def test_reports_run_on_every_learner_model(any_tracker: Tracker) -> None:
+    root = any_tracker.graph.order()[0]
+    history = [(_item_of(any_tracker, root), t % 2, 60.0 * t) for t in range(30)]  # type: ignore[arg-type]
+    state = replay(any_tracker, history, [any_tracker.graph.order()[-1]])
+    report = learner_report(any_tracker, state, learner="ann", rng=np.random.default_rng(0))
+    assert report.answers == 30 and report.next_steps and all(0 <= s.mastery <= 1 for s in report.skills)
+    assert all(s.uncertainty >= 0 for s in report.skills) and report.path
+    json.dumps(report.to_dict())
+    stuck = replay(any_tracker, [(_item_of(any_tracker, root), 0, 60.0 * t) for t in range(45)], [root])  # type: ignore[arg-type]
+    cls = class_report(any_tracker, {"ann": state, "stuck": stuck})
+    assert len(cls.heatmap) == 2 * any_tracker.n_skills and cls.most_missed
+    json.dumps(cls.to_dict())

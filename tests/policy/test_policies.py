@@ -4,13 +4,15 @@ import numpy as np
 import pytest
 
 from metatutor.errors import ConfigError
-from metatutor.policy import POLICIES, SkillTracker, make_policy
+from metatutor.learner import DAY, SkillTracker, Tracker
+from metatutor.policy import POLICIES, make_policy
 from metatutor.policy.path import expected_items, learning_path
-from metatutor.policy.tracker import DAY
 
 
 @pytest.mark.parametrize("name", list(POLICIES))
-def test_every_policy_recommends_a_goal_item_with_a_reason(tracker: SkillTracker, name: str) -> None:
+def test_every_policy_recommends_a_goal_item_with_a_reason(any_tracker: Tracker, name: str) -> None:
+    """Every policy runs on every learner model, through the interface only."""
+    tracker = any_tracker
     state = tracker.new_state(["s06"])
     allowed = {str(tracker.item_ids[i]) for k in np.flatnonzero(state.closure) for i in tracker.skill_items[k]}
     policy = make_policy(name, tracker)
@@ -20,7 +22,7 @@ def test_every_policy_recommends_a_goal_item_with_a_reason(tracker: SkillTracker
         assert rec.item in allowed and rec.policy == name
         assert rec.skill in rec.reason and f"{rec.predicted:.0%}" in rec.reason
         assert 0 < rec.predicted < 1
-        tracker.update(state, rec.item_index, step % 2, time=step * 60.0)
+        tracker.observe(state, rec.item_index, step % 2, step * 60.0)
         recs.append(rec.item)
     again = make_policy(name, tracker).recommend(state, np.random.default_rng(99))
     assert again == make_policy(name, tracker).recommend(state, np.random.default_rng(99))  # seeded
@@ -61,7 +63,7 @@ def test_gain_tie_break_chooses_among_the_near_best_items(tracker: SkillTracker,
     near = np.flatnonzero(gain >= 0.5 * gain.max())
     assert len(near) > 1 and rec.item_index in near
     if tiebreak == "target":
-        p = tracker.p_correct(state, m)
+        p = tracker.p_correct(state)
         assert abs(rec.predicted - 0.7) == pytest.approx(np.abs(p[near] - 0.7).min())
         words = "the easiest" if rec.predicted < 0.55 else "the hardest" if rec.predicted > 0.85 else "nearest 70%"
         assert words in rec.reason
@@ -113,3 +115,25 @@ def test_gain_recommendation_is_named_for_the_skill_it_most_helps(tracker: Skill
     skills = tracker.link_skill[tracker.item_ptr[rec.item_index]: tracker.item_ptr[rec.item_index + 1]]
     assert rec.skill == str(tracker.skill_ids[skills[np.argmax(per_skill[skills])]])
     assert np.isclose(tracker.expected_gain(state, weight)[rec.item_index], per_skill[skills].sum())
+
+
+def test_gain_policies_plan_with_the_model_they_hold(any_tracker: Tracker, rng: np.random.Generator) -> None:
+    """The gain policy's item is among the near-best of the model's own `practice_gain` and is named for
+    the skill whose part of that gain is largest."""
+    state = any_tracker.new_state(["s06"])
+    for step, item in enumerate(any_tracker.skill_items[0][:3]):
+        any_tracker.observe(state, int(item), step % 2, step * 60.0)
+    policy = make_policy("gain", any_tracker, tolerance=0.9, tiebreak="target")
+    rec = policy.recommend(state, rng)
+    m = any_tracker.mastery(state)
+    weight = np.zeros(any_tracker.n_skills)
+    todo = policy.unmastered(state, m)
+    weight[todo if len(todo) else np.flatnonzero(state.closure)] = 1.0
+    gain = any_tracker.practice_gain(state, weight)
+    items = gain.items * policy.inside(state)
+    if items.max() > 0:
+        assert items[rec.item_index] >= 0.9 * items.max()
+        skills = any_tracker.course.skills_of(rec.item_index)
+        assert rec.skill == str(any_tracker.skill_ids[skills[np.argmax(gain.skills[skills])]])
+    else:
+        assert "no item is predicted to raise" in rec.reason

@@ -1,28 +1,26 @@
 """A calibrated item bank: item parameters on the θ ~ N(0, 1) scale, each item's skills, and the
-operations on it — calibrate from logs, recalibrate as responses arrive, item fit, save and load.
+operations on it — calibrate from logs, recalibrate as responses arrive, score a cohort (EAP), item fit,
+save and load.
 
 Glossary: I items, S skills, N responses.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 
-from metatutor.assessment.estimation import eap
+from metatutor.assessment.estimation import eap_cohort
 from metatutor.assessment.irt import p_correct
 from metatutor.data.responses import Responses, codes_for
 from metatutor.errors import ConfigError
-
-if TYPE_CHECKING:
-    from metatutor.assessment.calibration import Calibration, CalibrationConfig
+from metatutor.models.calibration import Calibration, CalibrationConfig, calibrate, skill_difficulty_prior
 
 
 @dataclass(frozen=True)
@@ -57,12 +55,6 @@ class ItemBank:
     @classmethod
     def calibrate(cls, responses: Responses, *, kind: str = "2pl", config: CalibrationConfig | None = None) -> Self:
         """Calibrate every item answered in `responses` (learners' abilities integrated out)."""
-        from metatutor.assessment.calibration import (  # torch: loaded when needed
-            CalibrationConfig,
-            calibrate,
-            skill_difficulty_prior,
-        )
-
         cfg = replace(config or CalibrationConfig(), kind=kind)
         items, item_code = np.unique(responses.item, return_inverse=True)
         learners, learner_code = np.unique(responses.learner, return_inverse=True)
@@ -92,8 +84,6 @@ class ItemBank:
         """Update the bank with new responses: the current estimates (with their standard errors) are the
         prior of the items, so a few new answers move an item little and many move it far. Items not in
         the bank are added."""
-        from metatutor.assessment.calibration import Calibration, CalibrationConfig, calibrate
-
         cfg = replace(config or CalibrationConfig(), kind=self.kind)
         new_ids = np.setdiff1d(np.unique(responses.item_ids[responses.item]), self.item_ids)
         ids = np.concatenate([self.item_ids, new_ids])
@@ -127,20 +117,33 @@ class ItemBank:
         sl = slice(None) if codes is None else codes
         return p_correct(theta, self.a[sl], self.b[sl], self.c[sl])
 
+    # ----- scoring ------------------------------------------------------------------------------
+    def score(self, responses: Responses, *, prior_mean: float = 0.0, prior_sd: float = 1.0) -> pd.DataFrame:
+        """Every learner's EAP ability and its posterior sd from their responses to bank items, in one
+        vectorised pass: columns learner, theta, se, n (responses scored). Responses to items outside the
+        bank are left out; a learner with none of them gets the prior.
+
+        Example:
+            >>> bank.score(responses).set_index("learner")["theta"]
+        """
+        code = codes_for(responses.item_ids[responses.item], self.item_ids)
+        keep = code >= 0
+        learners, learner_code = np.unique(responses.learner, return_inverse=True)
+        theta, se = eap_cohort(learner_code[keep], code[keep], responses.correct[keep], self.a, self.b, self.c,
+                               n_learners=len(learners), prior_mean=prior_mean, prior_sd=prior_sd)
+        return pd.DataFrame({"learner": responses.learner_ids[learners], "theta": theta, "se": se,
+                             "n": np.bincount(learner_code[keep], minlength=len(learners))})
+
     # ----- item fit ----------------------------------------------------------------------------
     def item_fit(self, responses: Responses) -> pd.DataFrame:
         """Rasch-style infit and outfit mean squares per item (≈ 1 when the model fits; > 1.3 misfit),
         with each learner's ability the EAP of all their responses to bank items."""
         code = codes_for(responses.item_ids[responses.item], self.item_ids)
         keep = code >= 0
-        code, y, learner = code[keep], responses.correct[keep].astype(np.float64), responses.learner[keep]
-        order = np.argsort(learner, kind="stable")
-        code, y, learner = code[order], y[order], learner[order]
-        bounds = np.flatnonzero(np.r_[True, learner[1:] != learner[:-1], True])
-        theta = np.empty(len(y))
-        for lo, hi in itertools.pairwise(bounds):
-            c = code[lo:hi]
-            theta[lo:hi] = eap(y[lo:hi], self.a[c], self.b[c], self.c[c]).theta
+        code, y = code[keep], responses.correct[keep].astype(np.float64)
+        learners, learner_code = np.unique(responses.learner[keep], return_inverse=True)
+        ability, _ = eap_cohort(learner_code, code, y, self.a, self.b, self.c, n_learners=len(learners))
+        theta = ability[learner_code]
         p = p_correct(theta, self.a[code], self.b[code], self.c[code])
         var = p * (1 - p)
         sq = (y - p) ** 2

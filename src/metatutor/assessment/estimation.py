@@ -1,7 +1,9 @@
 """Ability estimation from the answered items of one examinee: bounded MLE, MAP and EAP, each with a
 standard error. All three are stable on all-correct and all-wrong patterns (MLE returns the bound).
+`eap_cohort` scores a whole cohort's EAP in one pass (one matrix product over the θ grid).
 
-Glossary: N answered items, G grid points.
+Glossary: N answered items (of one examinee; of all of them in `eap_cohort`), L examinees, I items,
+G grid points.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import log_expit
 
 from metatutor.assessment.irt import GRID, THETA_BOUNDS, fisher_information, log_likelihood_grid, p_correct
 from metatutor.errors import ConfigError
+from metatutor.models.response_matrix import ResponseMatrix, sum_over_answers
 
 ESTIMATORS = ("eap", "map", "mle")
 
@@ -39,6 +43,43 @@ def posterior(correct: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray, 
         logpost = logpost + log_likelihood_grid(correct, a, b, c, grid)
     post = np.exp(logpost - logpost.max())
     return np.asarray(post / post.sum())
+
+
+def eap_cohort(learner: np.ndarray, item: np.ndarray, correct: np.ndarray, a: np.ndarray, b: np.ndarray,
+               c: np.ndarray, *, n_learners: int, prior_mean: float | np.ndarray = 0.0,
+               prior_sd: float | np.ndarray = 1.0, grid: np.ndarray = GRID) -> tuple[np.ndarray, np.ndarray]:
+    """EAP θ and posterior sd (L,) of every examinee at once, from (examinee code, item code, 0/1) triples
+    (N,), item codes indexing a, b, c (I,); the numbers `eap` gives on each examinee's answers (which
+    clips P to [1e-12, 1 - 1e-12], so far-off items can differ in the last digits). An examinee with no
+    answers gets the prior. `prior_mean`/`prior_sd`: one for all, or one each (L,).
+
+    Example:
+        >>> theta, se = eap_cohort(learner, item, correct, a, b, c, n_learners=1000)
+    """
+    a, b, c = (np.asarray(v, dtype=np.float64) for v in (a, b, c))
+    learner, item = np.asarray(learner, dtype=np.int64), np.asarray(item, dtype=np.int64)
+    y = np.asarray(correct, dtype=np.float64)
+    if np.any(c > 0):
+        p = np.clip(p_correct(grid[None, :], a[:, None], b[:, None], c[:, None]), 1e-12, 1.0 - 1e-12)  # (I, G)
+        matrix = ResponseMatrix.from_triples(learner, item, y, n_learners=n_learners, n_items=len(b))
+        loglik = matrix.log_likelihood(np.log(p), np.log1p(-p))  # (L, G)
+    else:
+        # without guessing, log P - log(1 - P) = a (θ - b) is linear in θ: Σ_i y_i log P_i + (1 - y_i) log(1 - P_i)
+        # = θ Σ_i a_i y_i + Σ_i log(1 - P_i) - Σ_i a_i b_i y_i, and the last term cancels in the posterior
+        eta = a[:, None] * (grid[None, :] - b[:, None])  # (I, G)
+        weighted = np.bincount(learner, weights=y * a[item], minlength=n_learners)  # (L,) Σ_i a_i y_i
+        loglik = weighted[:, None] * grid[None, :] + sum_over_answers(learner, item, log_expit(-eta),
+                                                                      n_learners=n_learners)
+    mean, sd = np.asarray(prior_mean, dtype=np.float64), np.asarray(prior_sd, dtype=np.float64)
+    if mean.ndim or sd.ndim:  # one prior each: (L, 1) against the grid
+        mean, sd = (np.broadcast_to(v, (n_learners,))[:, None] for v in (mean, sd))
+    logpost = loglik - 0.5 * ((grid - mean) / sd) ** 2  # (L, G)
+    logpost -= logpost.max(axis=1, keepdims=True)
+    post = np.exp(logpost, out=logpost)  # unnormalised
+    total = post.sum(axis=1)
+    theta = post @ grid / total
+    var = post @ grid**2 / total - theta**2
+    return theta, np.sqrt(np.maximum(var, 0.0))
 
 
 def _score(theta: float, correct: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[float, float]:

@@ -18,7 +18,6 @@ Glossary: L learners, n answered, P pool slots, Q held-out, D profile size, F po
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass
 from typing import Self
@@ -30,7 +29,9 @@ from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
 from metatutor.assessment.learners import IRTLearners
 from metatutor.assessment.pools import Pools, item_skills, make_pools
+from metatutor.assessment.replay import run_selection
 from metatutor.data.responses import Responses
+from metatutor.models.training import BestCheckpoint
 
 log = logging.getLogger(__name__)
 Params = dict[str, torch.Tensor]
@@ -112,24 +113,6 @@ def policy_features(net: MetaCATNet, phi: Params, pool_item: torch.Tensor, avail
         return torch.stack([p, info, a, torch.log(share + 1e-3), times, (p - 0.5).abs()], dim=-1)
 
 
-class _EarlyStopping:
-    """Keeps the weights of a module at its best validation AUC; says when `patience` epochs brought none."""
-
-    def __init__(self, module: nn.Module, best: float, patience: int) -> None:
-        self.module, self.best, self.patience, self.bad = module, best, patience, 0
-        self.state = copy.deepcopy(module.state_dict())
-
-    def should_stop(self, auc: float) -> bool:
-        if auc > self.best + 1e-4:
-            self.best, self.state, self.bad = auc, copy.deepcopy(self.module.state_dict()), 0
-            return False
-        self.bad += 1
-        return self.bad >= self.patience
-
-    def restore(self) -> None:
-        self.module.load_state_dict(self.state)
-
-
 class MetaCAT:
     """`MetaCAT().fit(train, valid)`; `choose` selects questions, `predict` scores held-out items."""
 
@@ -170,7 +153,7 @@ class MetaCAT:
     def _train_model(self, train: Responses, valid: Pools | None, rng: np.random.Generator) -> None:
         cfg = self.config
         opt = torch.optim.Adam(self.net_.parameters(), lr=cfg.lr)
-        stopper = _EarlyStopping(self.net_, -np.inf, cfg.patience)
+        stopper = BestCheckpoint.of(self.net_, patience=cfg.patience)
         for epoch in range(cfg.model_epochs):
             self.net_.train()
             for pools in self._episodes(train, rng):
@@ -185,11 +168,10 @@ class MetaCAT:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-            if valid is None:
-                continue
-            auc = self.validation_auc(valid, policy=False, rng=np.random.default_rng(0))
-            log.info("meta CAT model epoch %d: valid AUC %.4f", epoch + 1, auc)
-            if stopper.should_stop(auc):
+            auc = None if valid is None else self.validation_auc(valid, policy=False, rng=np.random.default_rng(0))
+            if auc is not None:
+                log.info("meta CAT model epoch %d: valid AUC %.4f", epoch + 1, auc)
+            if stopper.check(auc):
                 break
         stopper.restore()
 
@@ -197,7 +179,7 @@ class MetaCAT:
         cfg = self.config
         opt = torch.optim.Adam(self.policy_.parameters(), lr=cfg.policy_lr)
         start = self.validation_auc(valid, policy=True, rng=np.random.default_rng(0)) if valid else -np.inf
-        stopper = _EarlyStopping(self.policy_, start, cfg.patience)
+        stopper = BestCheckpoint.of(self.policy_, score=start, patience=cfg.patience)
         for epoch in range(cfg.policy_epochs):
             for pools in self._episodes(train, rng):
                 n = int(rng.integers(1, cfg.max_questions + 1))
@@ -209,11 +191,10 @@ class MetaCAT:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-            if valid is None:
-                continue
-            auc = self.validation_auc(valid, policy=True, rng=np.random.default_rng(0))
-            log.info("meta CAT policy epoch %d: valid AUC %.4f", epoch + 1, auc)
-            if stopper.should_stop(auc):
+            auc = None if valid is None else self.validation_auc(valid, policy=True, rng=np.random.default_rng(0))
+            if auc is not None:
+                log.info("meta CAT policy epoch %d: valid AUC %.4f", epoch + 1, auc)
+            if stopper.check(auc):
                 break
         stopper.restore()
 
@@ -255,7 +236,6 @@ class MetaCAT:
 
     def validation_auc(self, pools: Pools, *, policy: bool, rng: np.random.Generator) -> float:
         """Mean held-out AUC over n = 1, 3, 5, 10 questions (random questions, or the policy's)."""
-        from metatutor.evaluation.cat import run_selection
 
         def choose(items: np.ndarray, y: np.ndarray, available: np.ndarray) -> np.ndarray:
             if policy:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from metatutor.policy.tracker import LearnerState, SkillTracker
+from metatutor.learner import LearnerState, Tracker
 
 LOW = 0.5  # mean mastery of the goals' skills below this is at risk
 STALL_GAIN = 0.02  # mean mastery rise over the recent answers (20 to 39 by default) below this is stalled
@@ -35,7 +35,7 @@ class ClassReport:
         return "\n".join(lines) + "\n"
 
 
-def class_report(tracker: SkillTracker, states: dict[str, LearnerState], *, n_items: int = 10,
+def class_report(tracker: Tracker, states: dict[str, LearnerState], *, n_items: int = 10,
                  min_attempts: int = 3) -> ClassReport:
     """Report on a class of learners (`learner id -> state`)."""
     skills = list(tracker.graph.skills)

@@ -6,17 +6,16 @@
 
 from __future__ import annotations
 
-import copy
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from metatutor.learner import LearnerState, Tracker
 from metatutor.policy.base import Policy, Recommendation
 from metatutor.policy.path import PathStep, learning_path
 from metatutor.policy.resources import Resource, ResourceCatalog
-from metatutor.policy.tracker import LearnerState, SkillTracker
 
 WEAK = 0.6  # below this mastery a practised skill counts as weak
 
@@ -45,6 +44,7 @@ class LearnerReport:
     next_steps: list[Recommendation]
     path: list[PathStep]
     resources: list[Resource] = field(default_factory=list)
+    profile: dict[str, Any] | None = None  # "started like these learners" (`ProfileMatch.to_dict()`), when the model has profiles
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -67,21 +67,22 @@ class LearnerReport:
             lines += ["", "**Frequent mistakes:** " + ", ".join(f"{m['item']} ({m['wrong']}×)" for m in self.frequent_mistakes)]
         if self.resources:
             lines += ["", "**Resources:** " + "; ".join(f"{r.kind} '{r.title}' ({r.skill})" for r in self.resources)]
+        if self.profile:
+            lines += ["", f"**Profile:** {self.profile['text']}"]
         return "\n".join(lines) + "\n"
 
 
-def skill_statuses(tracker: SkillTracker, state: LearnerState) -> list[SkillStatus]:
+def skill_statuses(tracker: Tracker, state: LearnerState) -> list[SkillStatus]:
     """Every skill of the goals' closure (all skills when the closure is empty), in prerequisite order."""
-    threshold = tracker.config.mastery_threshold
-    m = tracker.mastery(state)
-    spread = np.sqrt(state.speed_weights @ (tracker.class_mastery(state) - m) ** 2)
+    threshold = tracker.mastery_threshold
+    m, spread = tracker.mastery_belief(state)
     index = {s: k for k, s in enumerate(tracker.graph.skills)}
     names = [str(tracker.skill_ids[k]) for k in np.flatnonzero(state.closure)] or list(tracker.graph.skills)
     out = []
     for name in tracker.graph.order(names):
         k = index[name]
         n = int(state.count[k])
-        sd = float(np.sqrt(spread[k] ** 2 + m[k] * (1 - m[k]) / (n + 2)))
+        sd = float(spread[k])
         blockers = tuple(str(tracker.skill_ids[p]) for p in tracker.prereq[k] if m[p] < threshold)
         if m[k] >= threshold:
             status, blockers = "mastered", ()
@@ -95,7 +96,7 @@ def skill_statuses(tracker: SkillTracker, state: LearnerState) -> list[SkillStat
     return out
 
 
-def learner_report(tracker: SkillTracker, state: LearnerState, *, learner: str = "", policy: Policy | None = None,
+def learner_report(tracker: Tracker, state: LearnerState, *, learner: str = "", policy: Policy | None = None,
                    rng: np.random.Generator | None = None, catalog: ResourceCatalog | None = None,
                    n_steps: int = 3) -> LearnerReport:
     """One learner's report; `policy` (default: the default policy) proposes the next `n_steps` items."""
@@ -109,25 +110,22 @@ def learner_report(tracker: SkillTracker, state: LearnerState, *, learner: str =
     policy = policy or make_policy("default", tracker)
     rng = rng or np.random.default_rng(0)
     steps: list[Recommendation] = []
-    plan = copy.deepcopy(state)  # the steps after the first assume the ones before went well
+    plan = tracker.copy_state(state)  # the steps after the first assume the ones before went well
     for _ in range(n_steps * 3):
         rec = policy.recommend(plan, rng)
         if rec.item not in {r.item for r in steps}:
             steps.append(rec)
         if len(steps) == n_steps:
             break
-        tracker.update(plan, rec.item_index, 1)
+        tracker.observe(plan, rec.item_index, 1)
     answers = state.answers  # all of them (a stored state keeps only the last in its history)
     accuracy = float(np.mean([y for _, y, _ in state.history])) if answers else None
-    return LearnerReport(learner, answers, accuracy, state.ability, skills, weak, blocked, mistakes, steps,
-                         learning_path(tracker, state), catalog.recommend(weak) if catalog else [])
+    match = tracker.profile(state)
+    return LearnerReport(learner, answers, accuracy, tracker.ability(state), skills, weak, blocked, mistakes, steps,
+                         learning_path(tracker, state), catalog.recommend(weak) if catalog else [],
+                         None if match is None else match.to_dict())
 
 
-def replay(tracker: SkillTracker, history: list[tuple[str, int, float]], goals: list[str] | None = None) -> LearnerState:
+def replay(tracker: Tracker, history: list[tuple[str, int, float]], goals: list[str] | None = None) -> LearnerState:
     """A learner's state from logged `(item id, correct, time)` answers (unknown items are skipped)."""
-    state = tracker.new_state(goals, time=history[0][2] if history else 0.0)
-    for item, correct, when in history:
-        i = tracker.item_index.get(str(item))
-        if i is not None:
-            tracker.update(state, i, int(correct), time=when)
-    return state
+    return tracker.replay(history, goals)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +38,7 @@ from metatutor.errors import ConfigError
 from metatutor.meta.backbones import Backbone, Block, Features, make_backbone
 from metatutor.meta.base import ColdStartMethod, Population, episode_auc, validation_episodes
 from metatutor.meta.episodes import Episodes, EpisodeSampler, query_tensors, support_tensors
-from metatutor.models.training import eval_mode
+from metatutor.models.training import BestCheckpoint, eval_mode
 
 log = logging.getLogger(__name__)
 METHODS = ("maml", "fomaml", "reptile", "metasgd", "amortized", "finetune", "dkt")
@@ -173,9 +172,10 @@ class GradientMeta(ColdStartMethod):
         sampler = EpisodeSampler(train, self.backbone_.vocab, max_skills=self.backbone_.max_skills, ks=cfg.ks,
                                  query=cfg.query, batch_size=cfg.batch_size, random_state=cfg.random_state)
         valid_eps = self._validation_episodes(valid)
-        best_state, best_auc = self._state(), self._validate(valid_eps) if valid_eps else -1.0
-        self.history_: list[dict[str, float]] = [{"step": 0, "valid_auc": best_auc}]
-        started = time.perf_counter()
+        start = self._validate(valid_eps) if valid_eps else -1.0
+        # every check of the validation episodes keeps the best checkpoint; no patience: meta_steps is the budget
+        stopper = BestCheckpoint(self._state, self._load_state, score=start, min_delta=0.0, max_seconds=cfg.max_seconds)
+        self.history_: list[dict[str, float]] = [{"step": 0, "valid_auc": start}]
         for step in range(1, cfg.meta_steps + 1):
             self.backbone_.train()
             _, batch = sampler.sample()
@@ -186,16 +186,17 @@ class GradientMeta(ColdStartMethod):
                 self._reptile_direction(batch)
             nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 5.0)
             opt.step()
-            over_time = cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds
+            over_time = stopper.out_of_time()
             if valid_eps and (step % cfg.eval_every == 0 or step == cfg.meta_steps or over_time):
                 auc = self._validate(valid_eps)
-                self.history_.append({"step": step, "valid_auc": auc, "seconds": time.perf_counter() - started})
+                self.history_.append({"step": step, "valid_auc": auc, "seconds": stopper.seconds()})
                 log.info("%s step %d: valid query AUC %.4f", self.method, step, auc)
-                if auc > best_auc:
-                    best_state, best_auc = self._state(), auc
+                stopper.check(auc)
             if over_time:
                 break
-        self._load_state(best_state)
+        if not valid_eps:
+            stopper.check(None)  # nothing to validate on: keep the last weights
+        stopper.restore()
         self.backbone_.eval()
 
     def _meta_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -15,7 +15,6 @@ Glossary: B learners, Q query size, P prototypes, E embedding size.
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,7 @@ from metatutor.meta.backbones import DKTBackbone, IRTBackbone, make_backbone, sk
 from metatutor.meta.base import ColdStartMethod, Population, episode_auc, validation_episodes
 from metatutor.meta.episodes import EpisodeSampler, episode_tensors
 from metatutor.meta.gradient import make_config
+from metatutor.models.training import BestCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,8 @@ class Prototypes(ColdStartMethod):
             self.net_.log_temperature.fill_(float(np.log(np.mean(km.transform(e).min(axis=1) ** 2) + 1e-6)))
         opt = torch.optim.Adam(self.net_.parameters(), lr=cfg.lr)
         valid_eps = validation_episodes(valid, query=cfg.query)
-        best, best_auc = copy.deepcopy(self.net_.state_dict()), episode_auc(self, valid_eps)
+        # every check of the validation episodes keeps the best checkpoint; no patience: meta_steps is the budget
+        stopper = BestCheckpoint.of(self.net_, score=episode_auc(self, valid_eps), min_delta=0.0)
         for step in range(1, cfg.meta_steps + 1):
             _, batch = sampler.sample()
             p = self.net_(self._state_after_support(batch), batch["q_item"], batch["q_skill"]).clamp(1e-6, 1 - 1e-6)
@@ -119,9 +120,10 @@ class Prototypes(ColdStartMethod):
             if valid_eps and step % cfg.eval_every == 0:
                 auc = episode_auc(self, valid_eps)
                 log.info("proto step %d: valid query AUC %.4f", step, auc)
-                if auc > best_auc:
-                    best, best_auc = copy.deepcopy(self.net_.state_dict()), auc
-        self.net_.load_state_dict(best)
+                stopper.check(auc)
+        if not valid_eps:
+            stopper.check(None)  # nothing to validate on: keep the last weights
+        stopper.restore()
 
     @torch.no_grad()
     def predict_query(self, support: Responses, query: Responses) -> np.ndarray:

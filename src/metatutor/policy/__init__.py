@@ -1,8 +1,10 @@
-"""Practice policies: what a learner should do next, with the reason, on a skill graph.
+"""Practice policies: what a learner should do next, with the reason, on a skill graph. Every policy
+plans with a learner model through the `metatutor.learner.Tracker` interface only.
 
 Example:
     >>> import numpy as np
     >>> from metatutor.data.simulator import Simulator
+    >>> from metatutor.learner import SkillTracker, course_graph
     >>> sim = Simulator(random_state=0)
     >>> tracker = SkillTracker.fit(sim.simulate(200, 40), course_graph(sim.course))
     >>> state = tracker.new_state()
@@ -15,16 +17,15 @@ from __future__ import annotations
 from typing import Any
 
 from metatutor.errors import ConfigError
+from metatutor.learner import Tracker
 from metatutor.policy.base import Policy, Recommendation
 from metatutor.policy.baselines import CurriculumPolicy, RandomPolicy
 from metatutor.policy.default import DefaultPolicy
 from metatutor.policy.explore import ThompsonPolicy
 from metatutor.policy.gain import ExpectedGainPolicy
-from metatutor.policy.graph import SkillGraph
 from metatutor.policy.mastery import MasteryPolicy
 from metatutor.policy.review import ReviewPolicy
 from metatutor.policy.target import TargetDifficultyPolicy
-from metatutor.policy.tracker import LearnerState, SkillTracker, TrackerConfig
 
 POLICIES: dict[str, type[Policy]] = {
     p.name: p for p in (RandomPolicy, CurriculumPolicy, MasteryPolicy, TargetDifficultyPolicy, ExpectedGainPolicy,
@@ -32,17 +33,11 @@ POLICIES: dict[str, type[Policy]] = {
 }
 
 
-def make_policy(name: str, tracker: SkillTracker, **settings: Any) -> Policy:
+def make_policy(name: str, tracker: Tracker, **settings: Any) -> Policy:
     """A policy by name: random, curriculum, mastery, target, gain, thompson, review, default."""
     if name not in POLICIES:
         raise ConfigError(f"unknown policy {name!r}; choose from {', '.join(POLICIES)}")
     return POLICIES[name](tracker, **settings)
 
 
-def course_graph(course: Any) -> SkillGraph:
-    """The skill graph of a simulator `Course` (its author-given prerequisites)."""
-    return SkillGraph.from_edges(course.prerequisites, course.skill_ids)
-
-
-__all__ = ["POLICIES", "LearnerState", "Policy", "Recommendation", "SkillGraph", "SkillTracker", "TrackerConfig",
-           "course_graph", "make_policy"]
+__all__ = ["POLICIES", "Policy", "Recommendation", "make_policy"]

@@ -1,8 +1,9 @@
 """The interface every practice policy follows, and the pieces they share.
 
-A policy looks at one learner's `LearnerState` under a `SkillTracker` and returns a `Recommendation`:
-the item, the skill it works on, the predicted chance of success, and a plain-language reason.
-Randomness comes only from the `rng` passed in.
+A policy looks at one learner's `LearnerState` under a learner model (any `metatutor.learner.Tracker`;
+no policy knows which implementation it holds) and returns a `Recommendation`: the item, the skill it
+works on, the predicted chance of success, and a plain-language reason. Randomness comes only from the
+`rng` passed in.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from metatutor.policy.tracker import LearnerState, SkillTracker
+from metatutor.learner import LearnerState, Tracker
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Policy(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, tracker: SkillTracker, *, target: float = 0.7) -> None:
+    def __init__(self, tracker: Tracker, *, target: float = 0.7) -> None:
         self.tracker = tracker
         self.target = target
 
@@ -48,8 +49,7 @@ class Policy(ABC):
     # ----- shared pieces ---------------------------------------------------------------------
     def beliefs(self, state: LearnerState) -> tuple[np.ndarray, np.ndarray]:
         """(S,) mastery now and (I,) predicted P(correct) of every item."""
-        m = self.tracker.mastery(state)
-        return m, self.tracker.p_correct(state, m)
+        return self.tracker.beliefs(state)
 
     def renamed(self, rec: Recommendation) -> Recommendation:
         """A recommendation another policy made on this one's behalf, under this one's name."""
@@ -57,7 +57,7 @@ class Policy(ABC):
 
     def unmastered(self, state: LearnerState, mastery: np.ndarray) -> np.ndarray:
         """Closure skills (goals and their prerequisites) not yet at the mastery threshold."""
-        return np.flatnonzero(state.closure & (mastery < self.tracker.config.mastery_threshold))
+        return np.flatnonzero(state.closure & (mastery < self.tracker.mastery_threshold))
 
     def ordered_closure(self, state: LearnerState) -> list[int]:
         """The goals and their prerequisites, in prerequisite order."""
@@ -68,9 +68,7 @@ class Policy(ABC):
 
     def inside(self, state: LearnerState) -> np.ndarray:
         """(I,) items that need no skill outside the goals' closure."""
-        t = self.tracker
-        outside = np.bincount(t.link_item, weights=~state.closure[t.link_skill], minlength=len(t.item_ids))
-        return outside == 0
+        return self.tracker.course.inside(state.closure)
 
     def items_of(self, skills: np.ndarray, state: LearnerState | None = None) -> np.ndarray:
         """Items of `skills`; with `state`, only those inside its closure (when any are)."""
@@ -86,8 +84,7 @@ class Policy(ABC):
 
     def main_skill(self, item: int, mastery: np.ndarray, among: np.ndarray | None = None) -> int:
         """The item's least-mastered skill (within `among` when given)."""
-        t = self.tracker
-        skills = t.link_skill[t.item_ptr[item]: t.item_ptr[item + 1]]
+        skills = self.tracker.course.skills_of(item)
         if among is not None and np.isin(skills, among).any():
             skills = skills[np.isin(skills, among)]
         return int(skills[np.argmin(mastery[skills])]) if len(skills) else -1
@@ -102,7 +99,7 @@ class Policy(ABC):
                               policy=self.name, kind=kind, item_index=item)
 
 
-def explain(tracker: SkillTracker, mastery: np.ndarray, item: int, skill: int, predicted: float, why: str,
+def explain(tracker: Tracker, mastery: np.ndarray, item: int, skill: int, predicted: float, why: str,
             kind: str) -> str:
     """`fractions 0.42 → practise item q17 (predicted 68% success): <why>; its prerequisite, division,
     is mastered`."""
@@ -113,7 +110,7 @@ def explain(tracker: SkillTracker, mastery: np.ndarray, item: int, skill: int, p
     text = f"{name} {mastery[skill]:.2f} → {verb} item {tracker.item_ids[item]} (predicted {predicted:.0%} success): {why}"
     pre = tracker.prereq[skill]
     if len(pre):
-        threshold = tracker.config.mastery_threshold
+        threshold = tracker.mastery_threshold
         done = [str(tracker.skill_ids[q]) for q in pre if mastery[q] >= threshold]
         todo = [f"{tracker.skill_ids[q]} ({mastery[q]:.2f})" for q in pre if mastery[q] < threshold]
         if done:

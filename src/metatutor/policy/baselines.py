@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from metatutor.learner import LearnerState, Tracker
 from metatutor.policy.base import Policy, Recommendation
-from metatutor.policy.tracker import LearnerState, SkillTracker
 
 
 class RandomPolicy(Policy):
@@ -26,7 +26,7 @@ class CurriculumPolicy(Policy):
 
     name = "curriculum"
 
-    def __init__(self, tracker: SkillTracker, *, target: float = 0.7, per_skill: int = 8) -> None:
+    def __init__(self, tracker: Tracker, *, target: float = 0.7, per_skill: int = 8) -> None:
         super().__init__(tracker, target=target)
         self.per_skill = per_skill
 

@@ -19,16 +19,16 @@ from typing import Literal
 
 import numpy as np
 
+from metatutor.learner import LearnerState, Tracker
 from metatutor.policy.base import Policy, Recommendation
 from metatutor.policy.explore import ThompsonPolicy
 from metatutor.policy.review import ReviewPolicy
-from metatutor.policy.tracker import LearnerState, SkillTracker
 
 
 class DefaultPolicy(Policy):
     name = "default"
 
-    def __init__(self, tracker: SkillTracker, *, target: float = 0.85,
+    def __init__(self, tracker: Tracker, *, target: float = 0.85,
                  schedule: Literal["fsrs", "model"] = "model") -> None:
         super().__init__(tracker, target=target)
         self._review = ReviewPolicy(tracker, target=target, schedule=schedule,

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from metatutor.learner import LearnerState, Tracker
 from metatutor.policy.base import Recommendation
 from metatutor.policy.gain import ExpectedGainPolicy, TieBreak
-from metatutor.policy.tracker import LearnerState, SkillTracker
 
 
 class ThompsonPolicy(ExpectedGainPolicy):
     name = "thompson"
 
-    def __init__(self, tracker: SkillTracker, *, target: float = 0.7, prior_strength: float = 2.0,
+    def __init__(self, tracker: Tracker, *, target: float = 0.7, prior_strength: float = 2.0,
                  tolerance: float = 0.9, tiebreak: TieBreak = "diagnostic") -> None:
         super().__init__(tracker, target=target, tolerance=tolerance, tiebreak=tiebreak)
         self.prior_strength = prior_strength

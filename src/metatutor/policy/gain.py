@@ -8,8 +8,8 @@ from typing import Literal
 
 import numpy as np
 
+from metatutor.learner import LearnerState, Tracker
 from metatutor.policy.base import Policy, Recommendation
-from metatutor.policy.tracker import LearnerState, SkillTracker
 
 TieBreak = Literal["diagnostic", "target"]
 
@@ -21,7 +21,7 @@ class ExpectedGainPolicy(Policy):
 
     name = "gain"
 
-    def __init__(self, tracker: SkillTracker, *, target: float = 0.7, tolerance: float = 0.9,
+    def __init__(self, tracker: Tracker, *, target: float = 0.7, tolerance: float = 0.9,
                  tiebreak: TieBreak = "diagnostic") -> None:
         super().__init__(tracker, target=target)
         self.tolerance = tolerance
@@ -36,25 +36,28 @@ class ExpectedGainPolicy(Policy):
         """The item with the largest expected gain under `belief` (learning gated by the prerequisites'
         mastery `m`, the posterior mean), ties broken as `tiebreak` says."""
         todo = self.unmastered(state, m)
-        weight = np.zeros(self.tracker.n_skills)
-        weight[todo if len(todo) else np.flatnonzero(state.closure)] = 1.0
-        per_skill = self.tracker.skill_gain(state, weight, belief, gate=m)
         t = self.tracker
-        gain = np.bincount(t.link_item, weights=per_skill[t.link_skill], minlength=len(t.item_ids)) * self.inside(state)
+        weight = np.zeros(t.n_skills)
+        weight[todo if len(todo) else np.flatnonzero(state.closure)] = 1.0
+        planned = t.practice_gain(state, weight, belief=belief, gate=m)
+        per_skill = planned.skills
+        gain = planned.items * self.inside(state)
         best = gain.max()
-        if best <= 0:
+        if best <= 0:  # nothing to gain: the weakest goal skill, the item nearest the target
             skill = int(np.flatnonzero(state.closure)[np.argmin(m[state.closure])])
             item = self.closest_to_target(self.tracker.skill_items[skill], p)
+            if len(todo):  # a learned model may predict no rise from any item (its dynamics are its own)
+                return self.make(item, skill, m, p, "no item is predicted to raise the goals' mastery; "
+                                 "practising the weakest goal skill", kind)
             return self.make(item, skill, m, p, "every goal skill is mastered; keeping the weakest fresh", "review")
         items = np.flatnonzero(gain >= self.tolerance * best)
         if self.tiebreak == "target":
             item = self.closest_to_target(items, p)
             why += f"; of the equally useful items, {self.nearest_phrase(float(p[item]))}"
         else:
-            known, guess = self.tracker.answer_probabilities(state, items)
-            item = int(items[np.argmax(known - guess)])
+            item = int(items[np.argmax(t.diagnosticity(state, items))])
             why += "; its answer tells the most about mastery"
-        skills = t.link_skill[t.item_ptr[item]: t.item_ptr[item + 1]]  # named for: the skill it most helps
+        skills = t.course.skills_of(item)  # named for: the skill it most helps
         return self.make(item, int(skills[np.argmax(per_skill[skills])]), m, p, why, kind)
 
     def nearest_phrase(self, predicted: float, *, slack: float = 0.15) -> str:

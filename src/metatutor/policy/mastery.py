@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from metatutor.learner import LearnerState
 from metatutor.policy.base import Policy, Recommendation
-from metatutor.policy.tracker import LearnerState
 
 
 class MasteryPolicy(Policy):
@@ -15,7 +15,7 @@ class MasteryPolicy(Policy):
     def recommend(self, state: LearnerState, rng: np.random.Generator) -> Recommendation:
         t = self.tracker
         m, p = self.beliefs(state)
-        threshold = t.config.mastery_threshold
+        threshold = t.mastery_threshold
         order = self.ordered_closure(state)
         todo = [s for s in order if m[s] < threshold]
         if todo:

@@ -7,9 +7,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
-from metatutor.policy.tracker import LearnerState, SkillTracker
+from metatutor.learner import LearnerState, Tracker
 
 
 @dataclass(frozen=True)
@@ -33,23 +31,22 @@ def expected_items(mastery: float, learn: float, threshold: float, *, confirm: i
     return math.ceil(n) + confirm
 
 
-def learning_path(tracker: SkillTracker, state: LearnerState, goals: list[str] | None = None) -> list[PathStep]:
+def learning_path(tracker: Tracker, state: LearnerState, goals: list[str] | None = None) -> list[PathStep]:
     """The unmastered skills among `goals` (default: the state's goals) and their prerequisites, in
     prerequisite order, with estimated answers each (a skill is learned once its prerequisites are, so
     each step's estimate assumes the steps before it are done)."""
-    threshold = tracker.config.mastery_threshold
+    threshold = tracker.mastery_threshold
     names = goals if goals is not None else [str(tracker.skill_ids[g]) for g in state.goals]
     closure = tracker.graph.closure(names)
     index = {s: k for k, s in enumerate(tracker.graph.skills)}
     now = tracker.mastery(state)
     planned = now.copy()  # mastery once the steps before are done
-    speed = float(state.speed_weights @ np.asarray(tracker.config.speeds))
     steps = []
     for skill in tracker.graph.order(closure):
         k = index[skill]
         if planned[k] >= threshold:
             continue
-        learn = min(float(tracker.learn_rate(planned)[k]) * speed, 0.9)
+        learn = min(float(tracker.learn_rates(state, planned)[k]), 0.9)
         steps.append(PathStep(skill, float(now[k]), expected_items(float(now[k]), learn, threshold),
                               tuple(tracker.graph.prerequisites(skill))))
         planned[k] = threshold

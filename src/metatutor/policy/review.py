@@ -10,15 +10,15 @@ from typing import Literal
 
 import numpy as np
 
+from metatutor.learner import LearnerState, Tracker
 from metatutor.policy.base import Policy, Recommendation
 from metatutor.policy.gain import ExpectedGainPolicy
-from metatutor.policy.tracker import LearnerState, SkillTracker
 
 
 class ReviewPolicy(Policy):
     name = "review"
 
-    def __init__(self, tracker: SkillTracker, *, target: float = 0.7, schedule: Literal["fsrs", "model"] = "fsrs",
+    def __init__(self, tracker: Tracker, *, target: float = 0.7, schedule: Literal["fsrs", "model"] = "fsrs",
                  review_below: float = 0.85, fallback: Policy | None = None) -> None:
         super().__init__(tracker, target=target)
         self.schedule = schedule
@@ -30,19 +30,18 @@ class ReviewPolicy(Policy):
         once = np.flatnonzero(state.closure & state.mastered_once)
         if self.schedule == "fsrs":
             due = [(self.tracker.retrievability(state, int(s)), int(s)) for s in once]
-            limit = self.tracker.config.desired_retention
+            limit = self.tracker.desired_retention
         else:
             due, limit = [(float(m[s]), int(s)) for s in once], self.review_below
         return sorted(d for d in due if d[0] < limit)
 
     def recommend(self, state: LearnerState, rng: np.random.Generator) -> Recommendation:
-        t = self.tracker
-        m = t.mastery(state)
+        m = self.tracker.mastery(state)
         due = self.due(state, m)
         if not due:
             return self.renamed(self.fallback.recommend(state, rng))
         score, skill = due[0]
-        p = t.p_correct(state, m)
+        p = self.tracker.p_correct(state)
         item = self.closest_to_target(self.items_of(np.array([skill]), state), p)
         what = "recall" if self.schedule == "fsrs" else "mastery"
         return self.make(item, skill, m, p, f"mastered before, now fading (estimated {what} {score:.0%})", "review")

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from metatutor.learner import LearnerState, Tracker
 from metatutor.policy.base import Policy, Recommendation
-from metatutor.policy.tracker import LearnerState, SkillTracker
 
 
 class TargetDifficultyPolicy(Policy):
     name = "target"
 
-    def __init__(self, tracker: SkillTracker, *, target: float = 0.7, band: tuple[float, float] = (0.0, 1.0)) -> None:
+    def __init__(self, tracker: Tracker, *, target: float = 0.7, band: tuple[float, float] = (0.0, 1.0)) -> None:
         super().__init__(tracker, target=target)
         self.band = band
 
@@ -27,7 +27,7 @@ class TargetDifficultyPolicy(Policy):
 
     def ready(self, state: LearnerState, m: np.ndarray) -> np.ndarray:
         """Unmastered closure skills whose prerequisites are mastered (else all unmastered, else all)."""
-        threshold = self.tracker.config.mastery_threshold
+        threshold = self.tracker.mastery_threshold
         todo = self.unmastered(state, m)
         if not len(todo):
             return np.flatnonzero(state.closure)

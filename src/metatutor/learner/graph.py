@@ -1,4 +1,5 @@
-"""`SkillGraph`: prerequisites between skills as a validated DAG.
+"""`SkillGraph`: prerequisites between skills as a validated DAG (the course structure that learner models
+and policies share).
 
 Given by a course author (CSV `prerequisite,skill` rows or YAML `skill: [prerequisites]`) or estimated
 from response data (`SkillGraph.estimate`). Every problem (a cycle, an unknown skill, a self-loop, a bad
@@ -188,6 +189,11 @@ class SkillGraph:
             w.writerow(["prerequisite", "skill"])
             w.writerows(self.edges)
         return p
+
+
+def course_graph(course: Any) -> SkillGraph:
+    """The skill graph of a simulator `Course` (its author-given prerequisites)."""
+    return SkillGraph.from_edges(course.prerequisites, course.skill_ids)
 
 
 def _load_mapping(path: Path) -> Any:

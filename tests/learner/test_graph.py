@@ -7,7 +7,7 @@ import pytest
 
 from metatutor.data.simulator import Simulator
 from metatutor.errors import SkillGraphError
-from metatutor.policy import SkillGraph, course_graph
+from metatutor.learner import SkillGraph, course_graph
 
 
 def test_order_and_closure() -> None:

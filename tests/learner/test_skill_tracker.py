@@ -3,8 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from metatutor.policy import SkillGraph, SkillTracker
-from metatutor.policy.tracker import DAY, TrackerConfig
+from metatutor.learner import DAY, SkillGraph, SkillTracker, TrackerConfig
 
 
 def _tiny(**config: float) -> SkillTracker:
