@@ -6,10 +6,15 @@ seeded k-fold): part k tests, part k+1 validates, the rest trains (60/20/20). Fo
 shuffle seed 100..109, the last ⌊N/5⌋ responses are held out and never selectable; the selector asks n
 questions from the rest (answers revealed from the data); after n ∈ {1, 3, 5, 10} every held-out response
 is predicted. AUC and accuracy are pooled over learners, averaged over the 10 shuffles, then over folds.
+
+Tracks (`metatutor.models.TRACK`): `default-classmates` may choose item-to-item answer effects counted over
+the training learners (`PairLearners`, collaborative filtering over a test learner's classmates under this
+split); every other selector, `default` included, is on the `sequence` track.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -30,18 +35,20 @@ from metatutor.assessment.learners import (
 )
 from metatutor.assessment.meta_selector import MetaCAT, MetaCATConfig
 from metatutor.assessment.pools import Pools, first_attempts, make_pools
+from metatutor.assessment.replay import NS, run_selection
 from metatutor.data.folders import DatasetFolder
 from metatutor.data.readers import read_responses
 from metatutor.data.responses import Responses
 from metatutor.data.splits import holdout_split
 from metatutor.errors import ConfigError
-from metatutor.evaluation.benchmark import BenchmarkResult
-from metatutor.evaluation.metrics import score
+from metatutor.evaluation.benchmark import BenchmarkResult, select_by_track
 
 log = logging.getLogger(__name__)
-NS = (1, 3, 5, 10)
 SEEDS = tuple(range(100, 110))
-SELECTORS = ("random", "mfi", "kl", "meta", "default")
+SELECTORS = ("random", "mfi", "kl", "meta", "default", "default-classmates")
+SELECTOR_TRACK = {name: "classmates" if name == "default-classmates" else "sequence" for name in SELECTORS}
+# what `benchmark cat` runs when no selectors are named, per track
+CAT_SELECTORS = {"sequence": ["random", "mfi", "kl", "meta", "default"], "classmates": ["default-classmates"]}
 Progress = Callable[[str], None]
 
 
@@ -53,6 +60,7 @@ class CATResult(BenchmarkResult):
         self.fit_seconds: dict[str, list[float]] = {}
         self.learners: dict[int, int] = {}
         self.default_model: dict[int, dict[str, Any]] = {}  # per fold: the learner model `default` chose
+        self.default_classmates_model: dict[int, dict[str, Any]] = {}  # the same for `default-classmates`
 
     def summary(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -65,22 +73,18 @@ class CATResult(BenchmarkResult):
                 "auc_std_at_n": {str(n): float(np.std([r["auc"] for r in rows if r["n"] == n])) for n in ns},
                 "folds": len({r["fold"] for r in rows}),
                 "fit_seconds": float(np.mean(self.fit_seconds.get(sel, [0.0]))),
+                "track": SELECTOR_TRACK.get(sel, "sequence"),
             }
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "test_learners": self.learners, "default_model": self.default_model}
+        return {**super().to_json(), "test_learners": self.learners, "default_model": self.default_model,
+                "default_classmates_model": self.default_classmates_model}
 
     def to_markdown(self) -> str:
-        summary = self.summary()
-        lines = [f"### cat: {self.dataset} ({self.protocol} protocol, BOBCAT setting)", "",
-                 "| selector | " + " | ".join(f"AUC n={n}" for n in NS) + " | "
-                 + " | ".join(f"acc n={n}" for n in NS) + " |", "|---|" + "---|" * (2 * len(NS))]
-        for sel, s in summary.items():
-            aucs = [f"{100 * s['auc_at_n'].get(str(n), float('nan')):.2f}" for n in NS]
-            accs = [f"{100 * s['acc_at_n'].get(str(n), float('nan')):.2f}" for n in NS]
-            lines.append(f"| {sel} | " + " | ".join(aucs + accs) + " |")
-        return "\n".join(lines) + "\n"
+        from metatutor.evaluation.tables import render_cat
+
+        return render_cat(json.loads(json.dumps(self.to_json())))
 
 
 def learner_parts(data: str | Path, protocol: str, *, k: int = 5, seed: int = 0,
@@ -123,31 +127,6 @@ def cat_folds(parts: list[Responses], *, min_responses: int = 20) -> Iterator[CA
         yield CATFold(fold=j + 1, train=train, valid=kept[v], test=kept[j])
 
 
-def run_selection(pools: Pools, choose: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
-                  predict: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
-                  *, ns: tuple[int, ...] = NS) -> dict[int, tuple[float, float]]:
-    """Ask max(ns) questions with `choose(items, y, available) -> slots`; after each n in `ns` predict the
-    held-out responses with `predict(items, y, query)`; pooled (AUC, accuracy) per n."""
-    n_l = pools.n_learners
-    available = pools.pool_mask.copy()
-    items = np.zeros((n_l, 0), dtype=np.int64)
-    y = np.zeros((n_l, 0), dtype=np.int64)
-    rows = np.arange(n_l)
-    out = {}
-    for step in range(1, max(ns) + 1):
-        slot = choose(items, y, available)
-        if not available[rows, slot].all():
-            raise RuntimeError("a selector chose an item outside the learner's pool")
-        available[rows, slot] = False
-        items = np.concatenate([items, pools.pool_item[rows, slot][:, None]], axis=1)
-        y = np.concatenate([y, pools.pool_y[rows, slot][:, None]], axis=1)
-        if step in ns:
-            p = predict(items, y, pools.held_item)
-            m = score(pools.held_y[pools.held_mask], p[pools.held_mask])
-            out[step] = (m["auc"], m["acc"])
-    return out
-
-
 Chooser = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 Predictor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 # `default` is our recommended setting, fixed on fold 1's VALIDATION learners of assist2009_pid before any test
@@ -161,7 +140,7 @@ DEFAULT_SELECTOR = "mfi"
 def make_selector(name: str, irt: IRTLearners, meta: MetaCAT | None, pools: Pools, rng: np.random.Generator,
                   default_model: CATLearners | None = None) -> tuple[Chooser, Predictor]:
     """The question chooser and the held-out predictor of a selector row."""
-    if name == "default":
+    if name in ("default", "default-classmates"):
         choose = make_selector(DEFAULT_SELECTOR, irt, meta, pools, rng)[0]
         return choose, (default_model or irt).predict
     if name == "random":
@@ -174,17 +153,38 @@ def make_selector(name: str, irt: IRTLearners, meta: MetaCAT | None, pools: Pool
     raise ConfigError(f"unknown selector {name!r}")
 
 
-def choose_default_model(irt: IRTLearners, train: Responses, valid: Responses, *, seed: int = 0
-                         ) -> tuple[CATLearners, dict[str, Any]]:
-    """The learner model of `default` for one fold: the 2PL alone, its mean logit with a DKT, or that blend
-    plus item-to-item answer effects (`PairLearners`), whichever predicts the validation learners' held-out
-    answers best (maximum-information questions, 3 shuffles, mean AUC over n). The DKT early-stops on a
-    fifth of the *training* learners and the pairs are counted on the training learners, so that the
-    validation learners judge every candidate on equal terms."""
+def choose_default_model(irt: IRTLearners, train: Responses, valid: Responses, *, seed: int = 0,
+                         classmates: bool = True) -> tuple[CATLearners, dict[str, Any]]:
+    """The learner model of `default-classmates` (or, with `classmates=False`, of `default`) for one fold:
+    the 2PL alone, its mean logit with a DKT, or (classmates only) that blend plus item-to-item answer
+    effects (`PairLearners`), whichever predicts the validation learners' held-out answers best
+    (maximum-information questions, 3 shuffles, mean AUC over n). The DKT early-stops on a fifth of the
+    *training* learners and the pairs are counted on the training learners, so that the validation
+    learners judge every candidate on equal terms."""
+    candidates, scores = default_candidates(irt, train, valid, seed=seed, classmates=classmates)
+    return pick_default(candidates, scores, classmates=classmates)
+
+
+def pick_default(candidates: dict[str, CATLearners], scores: dict[str, float], *, classmates: bool
+                 ) -> tuple[CATLearners, dict[str, Any]]:
+    """The best-scoring candidate, among those of the track (`+pairs` ones only with `classmates`)."""
+    allowed = {k: v for k, v in scores.items() if classmates or not k.endswith("+pairs")}
+    chosen = max(allowed, key=lambda k: allowed[k])
+    log.info("default learner model%s: %s (validation AUC %s)", " (classmates)" if classmates else "", chosen,
+             allowed)
+    return candidates[chosen], {"chosen": chosen, "valid_auc": allowed}
+
+
+def default_candidates(irt: IRTLearners, train: Responses, valid: Responses, *, seed: int = 0,
+                       classmates: bool = True) -> tuple[dict[str, CATLearners], dict[str, float]]:
+    """The candidate learner models of the default selectors and their validation AUC (see
+    `choose_default_model`); the `+pairs` one only with `classmates`."""
     fit_on, stop_on = holdout_split(train, valid_fraction=0.2, random_state=seed)
     blend = BlendLearners(irt, DKTLearners(random_state=seed).fit(fit_on, stop_on))
-    pairs = PairLearners(blend, random_state=seed).fit(train)
-    candidates: dict[str, CATLearners] = {m.name: m for m in (irt, blend, pairs)}
+    models: list[CATLearners] = [irt, blend]
+    if classmates:
+        models.append(PairLearners(blend, random_state=seed).fit(train))
+    candidates: dict[str, CATLearners] = {m.name: m for m in models}
     scores: dict[str, float] = {}
     for name, model in candidates.items():
         aucs = []
@@ -193,20 +193,23 @@ def choose_default_model(irt: IRTLearners, train: Responses, valid: Responses, *
             choose = make_selector("mfi", irt, None, pools, np.random.default_rng(s))[0]
             aucs += [auc for auc, _ in run_selection(pools, choose, model.predict).values()]
         scores[name] = float(np.mean(aucs))
-    chosen = max(scores, key=lambda k: scores[k])
-    log.info("default learner model: %s (validation AUC %s)", chosen, scores)
-    return candidates[chosen], {"chosen": chosen, "valid_auc": scores}
+    return candidates, scores
+
+
+def selector_track(name: str) -> str:
+    if name not in SELECTOR_TRACK:
+        raise ConfigError(f"unknown selectors {name}; choose from {', '.join(SELECTORS)}")
+    return SELECTOR_TRACK[name]
 
 
 def run_cat_benchmark(data: str | Path, *, protocol: str = "folds", selectors: list[str] | None = None,
                       folds: list[int] | None = None, seed: int = 0, k: int = 5, format: str | None = None,
-                      progress: Progress | None = None) -> CATResult:
-    selectors = selectors or list(SELECTORS)
-    unknown = [s for s in selectors if s not in SELECTORS]
-    if unknown:
-        raise ConfigError(f"unknown selectors {', '.join(unknown)}; choose from {', '.join(SELECTORS)}")
+                      track: str = "all", progress: Progress | None = None) -> CATResult:
+    selectors = select_by_track(selectors, track, track_of=selector_track, defaults=CAT_SELECTORS, what="selector")
     parts = learner_parts(data, protocol, k=k, seed=seed, format=format)
     result = CATResult(dataset=Path(data).name, protocol=protocol)
+    result.track = track
+    defaults = [s for s in selectors if s in ("default", "default-classmates")]
     for fold in cat_folds(parts):
         if folds and fold.fold not in folds:
             continue
@@ -215,30 +218,35 @@ def run_cat_benchmark(data: str | Path, *, protocol: str = "folds", selectors: l
         irt_seconds = time.perf_counter() - t0
         result.learners[fold.fold] = fold.test.n_learners
         meta, meta_seconds = None, 0.0
-        if "meta" in selectors or (DEFAULT_SELECTOR == "meta" and "default" in selectors):
+        if "meta" in selectors or (DEFAULT_SELECTOR == "meta" and defaults):
             t0 = time.perf_counter()
             meta = MetaCAT(MetaCATConfig(random_state=seed)).fit(fold.train, fold.valid, irt=irt)
             meta_seconds = time.perf_counter() - t0
-        default_model: CATLearners | None = None
+        default_models: dict[str, CATLearners] = {}
         dkt_seconds = 0.0
-        if "default" in selectors:
+        if defaults:  # one DKT (and one pair table) for both default selectors
             t0 = time.perf_counter()
-            default_model, result.default_model[fold.fold] = choose_default_model(irt, fold.train, fold.valid,
-                                                                                  seed=seed)
+            candidates, scores = default_candidates(irt, fold.train, fold.valid, seed=seed,
+                                                    classmates="default-classmates" in defaults)
+            for sel, store in (("default", result.default_model), ("default-classmates",
+                                                                    result.default_classmates_model)):
+                if sel in defaults:
+                    default_models[sel], store[fold.fold] = pick_default(candidates, scores,
+                                                                         classmates=sel == "default-classmates")
             dkt_seconds = time.perf_counter() - t0
         for sel in selectors:
-            uses_meta = sel == "meta" or (sel == "default" and DEFAULT_SELECTOR == "meta")
+            uses_meta = sel == "meta" or (sel in defaults and DEFAULT_SELECTOR == "meta")
             result.fit_seconds.setdefault(sel, []).append(irt_seconds + (meta_seconds if uses_meta else 0.0)
-                                                          + (dkt_seconds if sel == "default" else 0.0))
+                                                          + (dkt_seconds if sel in defaults else 0.0))
             per_n: dict[int, list[tuple[float, float]]] = {n: [] for n in NS}
             for s in SEEDS:
                 pools = make_pools(fold.test, seed=s)
                 rng = np.random.default_rng([seed, s])
-                choose, predict = make_selector(sel, irt, meta, pools, rng, default_model)
+                choose, predict = make_selector(sel, irt, meta, pools, rng, default_models.get(sel))
                 for n, m in run_selection(pools, choose, predict).items():
                     per_n[n].append(m)
             for n, ms in per_n.items():
-                result.rows.append({"selector": sel, "fold": fold.fold, "n": n,
+                result.rows.append({"selector": sel, "track": SELECTOR_TRACK[sel], "fold": fold.fold, "n": n,
                                     "auc": float(np.mean([m[0] for m in ms])),
                                     "acc": float(np.mean([m[1] for m in ms]))})
             if progress:

@@ -25,13 +25,13 @@ import numpy as np
 import torch
 
 from metatutor.data.responses import Responses
-from metatutor.evaluation.practice import PracticeResult
+from metatutor.evaluation.practice_result import PracticeResult
 from metatutor.evaluation.protocols import iter_splits
 from metatutor.feedback.report import replay
+from metatutor.learner import SkillTracker
 from metatutor.models.dkt import DKT
 from metatutor.models.sequences import encode, make_batch
 from metatutor.policy import make_policy
-from metatutor.policy.tracker import SkillTracker
 
 N_GOALS = 3
 
@@ -112,7 +112,7 @@ def run_fitted(result: PracticeResult, data: str | Path, policies: list[str], *,
             y = (np.random.default_rng([config.seed, 6, step]).random(b) < p).astype(np.int64)
             state = driver.step(state, to_driver[items], y)
             for s, i, c in zip(states, items, y, strict=True):
-                tracker.update(s, int(i), int(c), time=60.0 * (warmup + step))
+                tracker.observe(s, int(i), int(c), 60.0 * (warmup + step))
             curve.append(torch.sigmoid(driver.logits(state, form_codes)).mean(1).numpy())
         final = curve[-1]
         result.rows += [{"policy": name, "simulator": "fitted", "learner": str(ids[j]),
