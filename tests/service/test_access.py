@@ -40,6 +40,7 @@ class World:
         self.keys = {"none": {}, "admin": ADMIN, "teacher": self.key("teacher", "t1"),
                      "other_teacher": self.key("teacher", "t2"), "learner": self.key("learner", "own"),
                      "other_learner": self.key("learner", "b")}
+        self.spare_key = c.post("/api/keys", json={"role": "teacher", "subject": "t9"}, headers=ADMIN).json()["id"]
 
     def key(self, role: str, subject: str) -> dict[str, str]:
         return {"X-API-Key": self.client.post("/api/keys", json={"role": role, "subject": subject},
@@ -76,6 +77,8 @@ ADMIN_ONLY = {"none": 401, "admin": 200, "teacher": 403, "other_teacher": 403, "
 MATRIX: list[Row] = [
     ("POST", "/api/course", lambda w: builtin_course(n_skills=3, items_per_skill=4), ADMIN_ONLY),
     ("POST", "/api/keys", lambda w: {"role": "learner", "subject": "own"}, {**ADMIN_ONLY, "admin": 201}),
+    ("GET", "/api/keys", lambda w: None, ADMIN_ONLY),
+    ("DELETE", "/api/keys/{key_id}", lambda w: None, {**ADMIN_ONLY, "admin": 204}),
     ("POST", "/api/learners", lambda w: {"id": "new"},
      {"none": 401, "admin": 201, "teacher": 201, "other_teacher": 201, "learner": 403, "other_learner": 403}),
     ("DELETE", "/api/learners/{learner_id}", lambda w: None,
@@ -88,6 +91,12 @@ MATRIX: list[Row] = [
     ("GET", "/api/learners/{learner_id}/predict?items=i01-001", lambda w: None, OWNER_ONLY),
     ("GET", "/api/learners/{learner_id}/kt", lambda w: None, OWNER_ONLY),
     ("GET", "/api/learners/{learner_id}/path", lambda w: None, OWNER_ONLY),
+    # the world's items have no content: no hints (409) and nothing to grade (422) once access is given
+    ("GET", "/api/learners/{learner_id}/items/i01-001", lambda w: None, OWNER_ONLY),
+    ("POST", "/api/learners/{learner_id}/items/i01-001/hints", lambda w: None,
+     {**OWNER_ONLY, "admin": 409, "teacher": 409, "learner": 409}),
+    ("POST", "/api/learners/{learner_id}/attempts", lambda w: {"event_id": "x", "item": "i01-001", "answer": "1"},
+     {**OWNER_ONLY, "admin": 422, "teacher": 422, "learner": 422}),
     ("GET", "/api/classes/{teacher}/report", lambda w: None,
      {"none": 401, "admin": 200, "teacher": 200, "other_teacher": 403, "learner": 403, "other_learner": 403}),
     ("POST", "/api/xapi/statements", lambda w: _statement(), OWNER_ONLY),
@@ -116,7 +125,7 @@ def test_access(tmp_path: Path, caller: str, method: str, template: str, body: C
                 expected: dict[str, int]) -> None:
     world = World(tmp_path)
     path = template.format(learner_id="own", teacher="t1", assessment_id=world.assessment, job_id=world.job,
-                           version_id=1)
+                           version_id=1, key_id=world.spare_key)
     payload = body(world)
     if isinstance(payload, Files):
         res = world.client.request(method, path, files=payload, headers=world.keys[caller])
@@ -129,7 +138,7 @@ def test_access(tmp_path: Path, caller: str, method: str, template: str, body: C
 def test_every_route_is_in_the_matrix(tmp_path: Path) -> None:
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}"))
     routes = {(m, p) for p, ops in app.openapi()["paths"].items() for m in (k.upper() for k in ops)}
-    assert routes == {(m, p.split("?")[0]) for m, p, _, _ in MATRIX}
+    assert routes == {(m, p.split("?")[0].replace("/i01-001", "/{item_id}")) for m, p, _, _ in MATRIX}
     app.state.engine.dispose()
 
 
@@ -142,22 +151,38 @@ def test_the_policy_names_of_the_api_are_the_library_s() -> None:
     assert set(get_args(PolicyName)) == set(POLICIES)
 
 
-# ----- the dashboard's pages: the key comes from the login cookie; without one the browser goes to the login form
+# ----- the dashboard's pages: the caller logs in with their key (a session cookie and its CSRF token); without
+# a session the browser goes to the login form
 PAGE_OWNER = {"none": 303, "admin": 200, "teacher": 200, "other_teacher": 403, "learner": 200, "other_learner": 403}
+PAGE_ADMIN = {"none": 303, "admin": 200, "teacher": 403, "other_teacher": 403, "learner": 403, "other_learner": 403}
 PUBLIC = dict.fromkeys(CALLERS, 200)
 PAGES: list[Row] = [
-    ("GET", "/", lambda w: None, PUBLIC),
+    ("GET", "/", lambda w: None, {**dict.fromkeys(CALLERS, 303), "none": 200}),  # logged in: to their home page
     ("POST", "/login", lambda w: {"key": "wrong"}, PUBLIC),  # the form again, saying the key is unknown
     ("POST", "/logout", lambda w: None, dict.fromkeys(CALLERS, 303)),
     # a learner's key always opens their own practice and assessment pages, whatever ?learner= says
     ("GET", "/practice", lambda w: None, {**PAGE_OWNER, "other_learner": 200}),
     ("POST", "/practice/answer", lambda w: {"learner": "own", "item": "i01-001", "correct": 1, "event": "p1"},
      PAGE_OWNER),
+    # the world's items have no content, so no hints: 409 once the caller may see the learner
+    ("POST", "/practice/hint", lambda w: {"learner": "own", "item": "i01-001"},
+     {**PAGE_OWNER, "admin": 409, "teacher": 409, "learner": 409}),
     ("GET", "/class", lambda w: None, {**PAGE_OWNER, "other_teacher": 200, "learner": 303, "other_learner": 303}),
     ("GET", "/class/learner/{learner_id}", lambda w: None, PAGE_OWNER),
     ("GET", "/assess", lambda w: None, {**PAGE_OWNER, "other_learner": 200}),
     ("POST", "/assess/start", lambda w: {"learner": "own"}, PAGE_OWNER),
     ("POST", "/assess/{assessment_id}/answer", lambda w: {"item": w.pending, "correct": 1}, PAGE_OWNER),
+    ("GET", "/admin", lambda w: None, PAGE_ADMIN),
+    # no file chosen: the admin's page says what is missing (422); the others may not post here at all
+    ("POST", "/admin/course", lambda w: {"source": "json"}, {**PAGE_ADMIN, "admin": 422}),
+    ("POST", "/admin/roster", lambda w: None, {**PAGE_ADMIN, "admin": 422}),
+    ("POST", "/admin/models", lambda w: None, {**PAGE_ADMIN, "admin": 422}),
+    ("POST", "/admin/learners", lambda w: {"learner": "new", "teacher": "t1"}, PAGE_ADMIN),
+    ("POST", "/admin/train", lambda w: {"kind": "kt"}, {**PAGE_ADMIN, "admin": 422}),  # no answers to learn from
+    ("POST", "/admin/activate", lambda w: {"version": 1}, PAGE_ADMIN),
+    ("POST", "/admin/bank", lambda w: {"kind": "1pl"}, {**PAGE_ADMIN, "admin": 422}),  # no answers to calibrate on
+    ("POST", "/admin/keys", lambda w: {"role": "learner", "subject": "own"}, PAGE_ADMIN),
+    ("POST", "/admin/keys/revoke", lambda w: {"key_id": w.spare_key}, PAGE_ADMIN),
 ]
 
 
@@ -170,10 +195,19 @@ def test_page_access(tmp_path: Path, caller: str, method: str, template: str, fo
     if method == "GET" and template in ("/practice", "/assess"):
         path += "?learner=own"
     key = world.keys[caller].get("X-API-Key")
-    headers = {"HX-Request": "true", **({"Cookie": f"mt_key={key}"} if key else {})}  # as htmx sends them
+    headers = {"HX-Request": "true"}  # as htmx sends them
+    if key:
+        assert world.client.post("/login", data={"key": key}, follow_redirects=False).status_code == 303
+        headers["X-CSRF-Token"] = _csrf(world.client)
     res = world.client.request(method, path, data=form(world), follow_redirects=False, headers=headers)
     assert res.status_code == expected[caller], res.text[:300]
     world.client.app.state.engine.dispose()  # type: ignore[attr-defined]
+
+
+def _csrf(client: TestClient) -> str:
+    """The session's CSRF token, as every page carries it."""
+    page = client.get("/", follow_redirects=True).text
+    return page.split('"X-CSRF-Token": "', 1)[1].split('"', 1)[0]
 
 
 def test_every_page_is_in_the_matrix() -> None:

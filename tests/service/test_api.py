@@ -63,9 +63,9 @@ def test_ingest_is_idempotent_and_updates_state(client: TestClient) -> None:
     client.post("/api/learners", json={"id": "a"}, headers=ADMIN)
     before = {s["skill"]: s["mastery"] for s in client.get("/api/learners/a/state", headers=ADMIN).json()["skills"]}
     first = client.post("/api/learners/a/responses", json=_answers(["e1", "e2", "e3"]), headers=ADMIN).json()
-    assert first == {"stored": 3, "duplicates": 0, "answers": 3, "next": None}
+    assert first == {"stored": 3, "duplicates": 0, "answers": 3, "next": None, "updating": False}
     again = client.post("/api/learners/a/responses", json=_answers(["e1", "e2", "e3", "e4"]), headers=ADMIN).json()
-    assert again == {"stored": 1, "duplicates": 3, "answers": 4, "next": None}
+    assert again == {"stored": 1, "duplicates": 3, "answers": 4, "next": None, "updating": False}
     after = {s["skill"]: s["mastery"] for s in client.get("/api/learners/a/state", headers=ADMIN).json()["skills"]}
     assert after["s01"] > before["s01"]
     with client.app.state.sessions() as session:  # type: ignore[attr-defined]
@@ -165,7 +165,7 @@ def test_xapi_answered_statements_are_ingested_once(client: TestClient) -> None:
     body = [statement("x1", True), statement("x2", False)]
     assert client.post("/api/xapi/statements", json=body, headers=ADMIN).json()["a"]["stored"] == 2
     assert client.post("/api/xapi/statements", json=body, headers=ADMIN).json()["a"] == \
-        {"stored": 0, "duplicates": 2, "answers": 2}
+        {"stored": 0, "duplicates": 2, "answers": 2, "updating": False}
     other = [{**statement("x3", True), "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"}}]
     assert client.post("/api/xapi/statements", json=other, headers=ADMIN).status_code == 422
 
@@ -195,6 +195,7 @@ def test_adaptive_assessment_is_resumable_and_feeds_the_learner_model(client: Te
     bad = client.post(f"/api/assessments/{wrong['id']}/answers", json={"item": "not-asked", "correct": True},
                       headers=me)
     assert bad.status_code == 422 and "not asked" in bad.json()["detail"]
+    client.post("/api/learners", json={"id": "b"}, headers=ADMIN)
     other = _key(client, "learner", "b")
     assert client.get(f"/api/assessments/{wrong['id']}", headers=other).status_code == 403
 

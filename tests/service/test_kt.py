@@ -208,6 +208,10 @@ def test_one_kt_fit_at_a_time_and_a_stopping_server_ends_it(client: TestClient, 
     assert first.status_code == 202
     again = client.post("/api/models/train", json=slow, headers=ADMIN)
     assert again.status_code == 409 and f"job {first.json()['job']}" in again.json()["detail"]
+    for _ in range(200):  # this instance claims the job (any instance may)
+        if client.get(f"/api/jobs/{first.json()['job']}", headers=ADMIN).json()["status"] == "running":
+            break
+        time.sleep(0.05)
     began = time.perf_counter()
     jobs.stop_all()  # as at the process's exit
     assert time.perf_counter() - began < 20
@@ -230,3 +234,28 @@ def test_course_items_the_model_never_saw_are_predicted_from_their_skills(client
     expected = served.predict(state, unseen, skills.__getitem__)
     np.testing.assert_allclose([got[i] for i in unseen], expected, atol=1e-4)
     assert abs(expected[0] - expected[1]) > 1e-3  # each from its own skill, not one "unseen item" guess
+
+
+def test_a_queued_job_is_claimed_by_exactly_one_instance(settings: Any) -> None:
+    from metatutor.service import jobs
+
+    apps = [create_app(settings), create_app(settings)]  # two instances on one database
+    with apps[0].state.sessions() as session:
+        ids = [jobs.enqueue(session, "train", {"activate": False, "seed": n}) for n in range(6)]
+    claimed: dict[int, list[str]] = {}
+
+    def worker(app: object, name: str) -> None:
+        with app.state.sessions() as session:  # type: ignore[attr-defined]
+            while (job := jobs.claim(session, instance=name)) is not None:
+                claimed.setdefault(job.id, []).append(name)
+
+    import threading
+
+    threads = [threading.Thread(target=worker, args=(a, f"instance-{k}")) for k, a in enumerate(apps)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(claimed) == ids and all(len(v) == 1 for v in claimed.values())  # each job once
+    for app in apps:
+        app.state.engine.dispose()

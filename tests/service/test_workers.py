@@ -6,6 +6,7 @@ import http.client
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,82 @@ def test_kept_alive_connections_spread_over_the_workers_and_sigint_stops_them_al
     assert proc.returncode == 0, log.read_text()
     assert not [w for w in workers if Path(f"/proc/{w}").exists() and
                 b"spawn_main" in Path(f"/proc/{w}/cmdline").read_bytes()]  # no worker left behind
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in status  # a zombie has exited
+
+
+def test_workers_stop_when_the_supervisor_is_killed_and_nothing_acknowledged_is_lost(
+        tmp_path: Path, free_port: int, start_server: Callable[..., Any]) -> None:
+    import json
+    import threading
+    import time
+    import urllib.error
+    import urllib.request
+
+    from sqlalchemy import create_engine, text
+
+    from metatutor.service.store import builtin_course
+
+    def post(path: str, body: object) -> int:
+        req = urllib.request.Request(f"http://127.0.0.1:{free_port}{path}", data=json.dumps(body).encode(),
+                                     method="POST", headers={"X-API-Key": KEY, "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as res:
+            return int(res.status)
+
+    db = tmp_path / "w.db"
+    proc = start_server(db, free_port, KEY, "--workers", "2", log=tmp_path / "serve.log")
+    workers = _workers(proc.pid)
+    assert len(workers) == 2
+    acknowledged: list[str] = []
+    try:
+        assert post("/api/course", builtin_course(n_skills=4, items_per_skill=5)) == 200
+        assert post("/api/learners", {"id": "a"}) == 201
+        killer = threading.Timer(1.5, lambda: os.kill(proc.pid, signal.SIGKILL))
+        killer.start()
+        for n in range(100_000):
+            event = {"event_id": f"e{n}", "item": "i01-001", "correct": n % 3 > 0, "timestamp": float(n)}
+            try:
+                if post("/api/learners/a/responses", {"responses": [event]}) == 200:
+                    acknowledged.append(f"e{n}")
+            except (urllib.error.URLError, ConnectionError, OSError):
+                break
+        killer.join()
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 20
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [w for w in workers if _alive(w)], "workers kept serving after their supervisor died"
+    assert len(acknowledged) > 5
+    restarted = start_server(db, free_port, KEY)  # the port is free again, and the database whole
+    restarted.kill()
+    restarted.wait()
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        stored = [r[0] for r in conn.execute(text("SELECT event_id FROM responses WHERE learner_id = 'a'"))]
+        answers = conn.execute(text("SELECT answers FROM learner_states WHERE learner_id = 'a'")).scalar_one()
+    engine.dispose()
+    assert len(stored) == len(set(stored))  # none twice
+    assert set(acknowledged) <= set(stored)  # none lost
+    assert answers == len(stored)
+
+
+def test_a_second_server_does_not_join_live_workers_on_their_port(
+        tmp_path: Path, free_port: int, start_server: Callable[..., Any]) -> None:
+    proc = start_server(tmp_path / "one.db", free_port, KEY, "--workers", "2")
+    try:
+        env = {**os.environ, "METATUTOR_DATABASE_URL": f"sqlite:///{tmp_path / 'two.db'}"}
+        second = subprocess.run([sys.executable, "-m", "metatutor.cli", "serve", "--port", str(free_port),
+                                 "--workers", "2"], env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2, second.stderr
+        assert "still serves" in second.stdout + second.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False}, json_serializer=_dumps,
                                json_deserializer=orjson.loads)
 
@@ -31,6 +32,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_connection.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten with zeros, not left in free pages
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA wal_autocheckpoint=0")  # a background thread checkpoints: `checkpointer`
             cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # the log file's size after a restart
@@ -38,6 +40,49 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, json_serializer=_dumps, json_deserializer=orjson.loads)
+
+
+def private_file(path: Path) -> None:
+    """Create the database file (and its folder, if new) readable by its owner only; SQLite gives its
+    `-wal` and `-shm` files the database file's permissions. An existing file is made private too."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for suffix in ("", "-wal", "-shm", ".write-lock"):
+        file = Path(f"{path}{suffix}")
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
+
+
+def scrub(engine: Engine, attempts: int = 50) -> bool:
+    """After a deletion: leave nothing of the deleted rows in the database's files. SQLite (with
+    `secure_delete`) has zeroed them in the pages it wrote, but the write-ahead log still holds the pages
+    as they were: copy the log into the database and truncate it to zero bytes (this waits for readers to
+    finish, up to `attempts` tries). PostgreSQL: VACUUM the tables a learner's data lives in, so that no
+    dead row version stays readable in them. False when a try did not complete (the log is truncated at
+    the next quiet moment by the checkpointer)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in ("responses", "learner_states", "kt_states", "assessments", "hint_views", "api_keys",
+                          "web_sessions", "learners"):
+                conn.exec_driver_sql(f"VACUUM {table}")
+        return True
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return True
+    with engine.connect() as conn:
+        for attempt in range(attempts):
+            with write_lock(engine):
+                busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            if not busy:
+                _SCRUB_PENDING.discard(id(engine))
+                return True
+            time.sleep(0.01 * (attempt + 1))
+    _SCRUB_PENDING.add(id(engine))
+    return False
+
+
+_SCRUB_PENDING: set[int] = set()  # engines whose log still holds deleted rows: the checkpointer truncates it
 
 
 def _dumps(value: Any) -> str:
@@ -81,6 +126,11 @@ def checkpointer(engine: Engine, every: float = 1.0) -> threading.Event | None:
                     # 30 s load test) without this
                     with write_lock(engine):
                         conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                    if id(engine) in _SCRUB_PENDING:  # a deletion could not truncate the log: try again
+                        conn.exec_driver_sql("PRAGMA busy_timeout=0")
+                        with write_lock(engine):
+                            if not conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0]:
+                                _SCRUB_PENDING.discard(id(engine))
             except Exception:  # a busy or closed database: try again next time
                 continue
 
@@ -96,6 +146,8 @@ def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> No
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":  # instances starting together migrate one after another
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7231804512)")
         cfg.attributes["connection"] = connection
         (command.downgrade if down else command.upgrade)(cfg, revision)
 

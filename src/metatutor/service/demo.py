@@ -1,11 +1,22 @@
-"""The demo school: the simulator's course, a learner model (the skill tracker) and a knowledge-tracing
-model trained on simulated learners, an item bank calibrated on them, a teacher with a class whose
-classmates have practised, and a fresh demo learner.
-`metatutor demo` serves it; the browser tests log in to it."""
+"""The demo school: the built-in middle-school maths course (items with statements, hints, solutions and
+misconceptions), a skill tracker and a knowledge-tracing model (1PL IRT) fitted on simulated learners who
+answer those items, an item bank whose difficulties are predicted from each item's template and
+parameters, a teacher with a class of simulated classmates who have practised (their typed answers,
+wrong ones drawn from the items' misconceptions, so the teacher's view shows them), and a fresh demo
+learner. `metatutor demo` serves it; the browser tests log in to it.
+
+With `data` (a real dataset) the course is the dataset's items and skills instead (no statements: its
+items keep a right/wrong self-report).
+
+The first start takes a few seconds: most of it is generating the items and grading the simulated answers
+with the server's grader; `progress` hears each step."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -13,18 +24,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from metatutor.assessment.bank import ItemBank
 from metatutor.data.responses import Responses
-from metatutor.data.simulator import Simulator, SimulatorConfig
+from metatutor.learner import SkillGraph, SkillTracker
 from metatutor.models.base import LearnerModel
 from metatutor.models.serving import ServedModel
-from metatutor.policy import SkillTracker, course_graph
-from metatutor.service import kt, store
+from metatutor.service import kt, states, store, versions
 from metatutor.service import tables as t
 from metatutor.service.imports import course_of
 from metatutor.service.schemas import CourseIn, ResponseIn
-from metatutor.service.security import new_key
+from metatutor.service.security import new_key, revoke_key
+from metatutor.service.tutoring import GradedResponse
 
 TEACHER = "demo-teacher"
 LEARNER = "demo-learner"
+PRIOR_SD = 0.8  # how far a predicted difficulty may be off (logits): the prior of its recalibration
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -34,70 +47,140 @@ class DemoKeys:
     learner: str
 
 
-def setup_demo(sessions: sessionmaker[Session], *, data: Responses | None = None, learners: int = 300,
-               classmates: int = 11, seed: int = 0, keep_history: int = 200, bank_items: int = 400) -> DemoKeys:
+def setup_demo(sessions: sessionmaker[Session], *, data: Responses | None = None, learners: int = 40,
+               classmates: int = 11, seed: int = 0, keep_history: int = 200, bank_items: int = 400,
+               per_template: int = 12, progress: Progress | None = None) -> DemoKeys:
     """Fill an empty database with the demo school (a database that has it already keeps its model and
     data); new API keys are made on every call (only their hashes are stored).
 
-    With `data` (a real dataset) the course is the dataset's items and skills, prerequisites are estimated
-    from the logs, the model is trained on all learners but the last `classmates`, who form the class, and
-    the item bank is calibrated on the `bank_items` most-answered items; the KT model is then a 1PL IRT
-    (seconds to fit; `POST /api/models/train` with `{"kind": "kt", "model": "attn"}` fits the attention
-    model as a background job)."""
+    `learners` simulated learners train the models, `classmates` more form the class; `per_template`
+    items of each of the course's templates. With `data` (a real dataset) the model is trained on all
+    learners but the last `classmates`, who form the class, and the item bank is calibrated on the
+    `bank_items` most-answered items."""
+    say = progress or (lambda _: None)
+    began = time.perf_counter()
     with sessions() as session:
         if session.scalar(select(t.Learner.id).where(t.Learner.id == LEARNER)) is None:
             if data is None:
-                _build_simulated(session, learners=learners, classmates=classmates, seed=seed,
-                                 keep_history=keep_history)
+                _build_maths(session, learners=learners, classmates=classmates, seed=seed,
+                             keep_history=keep_history, per_template=per_template, say=say)
             else:
                 _build_from_data(session, data, classmates=classmates, seed=seed, keep_history=keep_history,
-                                 bank_items=bank_items)
-        return DemoKeys(admin=new_key(session, "admin"), teacher=new_key(session, "teacher", TEACHER),
-                        learner=new_key(session, "learner", LEARNER))
+                                 bank_items=bank_items, say=say)
+            say(f"the demo school is ready ({time.perf_counter() - began:.1f} s)")
+        else:
+            say("the demo school is there already (from an earlier start)")
+        for old in session.scalars(select(t.ApiKey.id).where(t.ApiKey.label == "demo")).all():
+            revoke_key(session, old)  # the keys of an earlier start stop working
+        return DemoKeys(admin=new_key(session, "admin", label="demo")[0],
+                        teacher=new_key(session, "teacher", TEACHER, label="demo")[0],
+                        learner=new_key(session, "learner", LEARNER, label="demo")[0])
 
 
-def _build_simulated(session: Session, *, learners: int, classmates: int, seed: int, keep_history: int) -> None:
-    sim = Simulator(SimulatorConfig(n_skills=12, items_per_skill=25), random_state=seed)
-    course = CourseIn.model_validate(store.builtin_course(n_skills=12, items_per_skill=25, seed=seed))
-    cohort = sim.simulate(learners, (30, 120))
-    tracker = SkillTracker.fit(cohort, course_graph(sim.course), random_state=seed)
-    practised = sim.simulate(classmates, (10, 80))  # learners the model was not trained on
-    from metatutor.data.splits import holdout_split
+def _build_maths(session: Session, *, learners: int, classmates: int, seed: int, keep_history: int,
+                 per_template: int, say: Progress) -> None:
+    from metatutor.content import SKILLS, prerequisites
+    from metatutor.content.course import course_items, item_meta
+    from metatutor.content.simulate import Classmates
     from metatutor.models import make_model
 
-    fit_on, valid_on = holdout_split(cohort, valid_fraction=0.2, random_state=seed)
-    dkt = make_model("dkt", max_epochs=8, random_state=seed).fit(fit_on, valid_on)
-    _build(session, course, tracker, ItemBank.calibrate(cohort, kind="2pl"), practised, keep_history, dkt)
+    items = course_items(per_template, seed=seed)
+    say(f"built the maths course: {len(SKILLS)} skills, {len(items)} items")
+    course = CourseIn.model_validate({"skills": list(SKILLS), "prerequisites": prerequisites(),
+                                      "items": [{"id": i.id, "skills": list(i.skills), "meta": item_meta(i)}
+                                                for i in items]})
+    sim = Classmates(items, random_state=seed)
+    cohort = sim.simulate(learners, per_skill=3)
+    say(f"{learners} simulated learners answered {len(cohort.answers)} items (graded by the server's grader)")
+    graph = SkillGraph.from_edges([(a, b) for a, b in prerequisites()], list(SKILLS))
+    tracker = _whole_course(SkillTracker.fit(cohort.responses, graph, random_state=seed), course)
+    irt = make_model("irt").fit(cohort.responses)
+    say("fitted the skill tracker and the knowledge-tracing model (1PL IRT)")
+    log = sim.simulate(classmates, per_skill=4)
+    rng = np.random.default_rng(seed)
+    answers = _class_answers(log.answers, rng)
+    say(f"{classmates} classmates answered {sum(len(a) for a in answers.values())} items")
+    bank = predicted_bank(items)
+    _build(session, course, tracker, bank, answers, keep_history, irt,
+           bank_info={"source": "predicted from each item's template and parameters", "prior_sd": PRIOR_SD})
+    say(f"stored the course, the models, an item bank of {len(bank)} predicted difficulties and the class")
+
+
+def _whole_course(fitted: SkillTracker, course: CourseIn) -> SkillTracker:
+    """The fitted tracker over every item of the course (an item the training learners never answered gets
+    no offset: it starts as an average item of its skills)."""
+    offsets = np.array([fitted.offset[fitted.item_index[i.id]] if i.id in fitted.item_index else 0.0
+                        for i in course.items])
+    return SkillTracker(graph=fitted.graph, item_ids=[i.id for i in course.items],
+                        item_skills=[list(i.skills) for i in course.items], params=fitted.params, offset=offsets,
+                        config=fitted.config)
+
+
+def predicted_bank(items: list[Any]) -> ItemBank:
+    """A 1PL item bank from the difficulty each item's template predicts from its parameters, each with a
+    standard error of `PRIOR_SD`: `ItemBank.recalibrate` moves an item as its answers arrive."""
+    b = np.array([float(i.difficulty or 0.0) for i in items])
+    bank = ItemBank.from_parameters(np.ones(len(items)), b, item_ids=np.array([i.id for i in items]), kind="1pl")
+    return replace(bank, se_b=np.full(len(items), PRIOR_SD))
+
+
+def _class_answers(frame: Any, rng: np.random.Generator) -> dict[str, list[ResponseIn]]:
+    """Each classmate's graded answers as the server stores them (unreadable ones left out), cut at a point
+    of their own (some are further on than others) and ending in the last few days."""
+    now = time.time()
+    out: dict[str, list[ResponseIn]] = {}
+    for code, (_, rows) in enumerate(frame.groupby("learner", sort=False)):
+        rows = rows[rows["verdict"] != "unreadable"]
+        keep = rows.iloc[: int(rng.integers(max(len(rows) // 3, 1), len(rows) + 1))]
+        start = now - float(rng.uniform(1, 6)) * 86_400 - float(keep["timestamp"].max() if len(keep) else 0.0)
+        seconds = np.diff(np.r_[0.0, keep["timestamp"].to_numpy()])
+        events: list[ResponseIn] = []
+        for k, r in enumerate(keep.itertuples(index=False)):
+            raw = r.raw if isinstance(r.raw, str) else " | ".join(r.raw)
+            hints = int(r.hints_used)
+            events.append(GradedResponse(event_id=f"demo-{code}-{k}", item=r.item, timestamp=start + float(r.timestamp),
+                                         correct=bool(r.verdict == "correct" and hints == 0), answer=raw[:1000],
+                                         verdict=r.verdict, misconception=r.detected if isinstance(r.detected, str)
+                                         else None, hints=hints, seconds=round(float(seconds[k]), 1)))
+        out[f"learner-{code + 1:02d}"] = events
+    return out
 
 
 def _build_from_data(session: Session, data: Responses, *, classmates: int, seed: int, keep_history: int,
-                     bank_items: int) -> None:
+                     bank_items: int, say: Progress) -> None:
+    from metatutor.models import make_model
+
     ids = data.learners_present()
     train, cls = data.select_learners(ids[:-classmates]), data.select_learners(ids[-classmates:])
     tracker = SkillTracker.fit(train, random_state=seed)
+    say(f"fitted the skill tracker on {len(ids) - classmates} learners ({tracker.n_skills} skills, "
+        f"{tracker.n_items} items)")
     counts = np.bincount(train.item, minlength=train.n_items)
     top = np.argsort(-counts, kind="stable")[:bank_items]
     bank = ItemBank.calibrate(train.select_rows(np.isin(train.item, top)), kind="1pl")
-    from metatutor.models import make_model
+    irt = make_model("irt").fit(train)
+    say(f"calibrated an item bank of {len(bank)} items and fitted the knowledge-tracing model (1PL IRT)")
+    answers = {f"learner-{code + 1:02d}": [e for e in _events(cls, code) if e.item in tracker.item_index]
+               for code in range(len(cls.learners_present()))}
+    _build(session, course_of(tracker), tracker, bank, answers, keep_history, irt,
+           bank_info={"source": "calibrated on the dataset"})
+    say(f"stored the course, the models and a class of {len(answers)}")
 
-    _build(session, course_of(tracker), tracker, bank, cls, keep_history, make_model("irt").fit(train))
 
-
-def _build(session: Session, course: CourseIn, tracker: SkillTracker, bank: ItemBank, practised: Responses,
-           keep_history: int, kt_model: LearnerModel) -> None:
+def _build(session: Session, course: CourseIn, tracker: SkillTracker, bank: ItemBank,
+           answers: dict[str, list[ResponseIn]], keep_history: int, kt_model: LearnerModel, *,
+           bank_info: dict[str, Any]) -> None:
     version = store.import_course(session, course, tracker)
-    store.activate(session, "bank", bank.to_dict())
+    versions.activate(session, "bank", bank.to_dict(), info=bank_info)
     served = ServedModel(kt_model)
     kt.store_model(session, served, info={"source": "demo", "model": kt_model.name,
                                           "history": getattr(kt_model, "history_", [])[-1:],
                                           **kt.course_coverage(session, served)}, activate=True)
-    names = [f"learner-{n:02d}" for n in range(1, len(practised.learners_present()) + 1)]
-    session.add_all(t.Learner(id=name, teacher=TEACHER) for name in [LEARNER, *names])
+    session.add_all(t.Learner(id=name, teacher=TEACHER) for name in [LEARNER, *answers])
     session.commit()
-    for code, name in enumerate(names):
-        events = [e for e in _events(practised, code) if e.item in tracker.item_index]
+    for name, events in answers.items():
         if events:
-            store.ingest(session, tracker, version, name, events, keep_history=keep_history)
+            states.ingest(session, tracker, version, {name: events}, keep_history=keep_history, inline=10_000)
 
 
 def _events(responses: Responses, code: int) -> list[ResponseIn]:

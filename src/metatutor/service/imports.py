@@ -5,14 +5,15 @@ enrollments). Only pseudonymous ids (`sourcedId`) are kept from a roster: no nam
 from __future__ import annotations
 
 import csv
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from metatutor.errors import ConfigError
-from metatutor.policy import SkillGraph, SkillTracker
+from metatutor.errors import ConfigError, MetatutorError
+from metatutor.learner import SkillGraph, SkillTracker
 from metatutor.service.schemas import CourseIn, ItemIn, ResourceIn
 
 ITEM_COLUMNS = ("item", "item_id", "id", "problem_id", "question")
@@ -20,14 +21,37 @@ SKILLS_COLUMNS = ("skills", "skill", "skill_id", "kc", "concepts")
 SEPARATORS = ("~~", ";", "|")
 
 
-def _rows(text: str, what: str) -> tuple[list[str], list[list[str]]]:
+def _rows(text: str, what: str, *, need: int = 1) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of a CSV upload; every row must have at least `need` cells and no more cells than
+    the header, and every cell must be printable text: otherwise a `ConfigError` naming the lines."""
     try:
-        rows = [r for r in csv.reader(text.lstrip("\ufeff").splitlines()) if any(c.strip() for c in r)]
+        rows = [(n, r) for n, r in enumerate(csv.reader(text.lstrip("\ufeff").splitlines()), start=1)
+                if any(c.strip() for c in r)]
     except csv.Error as exc:
         raise ConfigError(f"the {what} file is not valid CSV: {exc}") from None
     if not rows:
         raise ConfigError(f"the {what} file is empty")
-    return [h.strip().lower() for h in rows[0]], rows[1:]
+    header = [h.strip().lower() for h in rows[0][1]]
+    short = [n for n, r in rows[1:] if len(r) < need]
+    long = [n for n, r in rows[1:] if len(r) > len(header)]
+    bad = [n for n, r in rows if any(_BAD.search(c) for c in r)]
+    problems = []
+    if short:
+        problems.append(f"fewer than {need} cells on line(s) {_lines(short)}")
+    if long:
+        problems.append(f"more cells than the header's {len(header)} on line(s) {_lines(long)}")
+    if bad:
+        problems.append(f"control characters on line(s) {_lines(bad)}")
+    if problems:
+        raise ConfigError(f"the {what} file: {'; '.join(problems)}")
+    return header, [r for _, r in rows[1:]]
+
+
+_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _lines(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:10])) + (f" … ({len(numbers)} in all)" if len(numbers) > 10 else "")
 
 
 def _column(header: list[str], names: tuple[str, ...], what: str) -> int:
@@ -58,6 +82,7 @@ def _course_from_csv(items_csv: str, prerequisites_csv: str | None, resources_cs
     (`skill,kind,title[,url]`). Skills are those the items and edges name."""
     header, rows = _rows(items_csv, "items")
     item_col, skill_col = _column(header, ITEM_COLUMNS, "items"), _column(header, SKILLS_COLUMNS, "items")
+    header, rows = _rows(items_csv, "items", need=max(item_col, skill_col) + 1)
     items, bad = [], []
     for line, row in enumerate(rows, start=2):
         skills = _split(row[skill_col]) if len(row) > skill_col else []
@@ -70,17 +95,19 @@ def _course_from_csv(items_csv: str, prerequisites_csv: str | None, resources_cs
         raise ConfigError(f"items CSV: missing item or skills on line(s) {', '.join(map(str, bad[:10]))}")
     edges: list[tuple[str, str]] = []
     if prerequisites_csv:
+        _rows(prerequisites_csv, "prerequisites", need=2)  # every line checked before the graph reads it
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "prerequisites.csv"
             path.write_text("\n".join(prerequisites_csv.splitlines()) + "\n", encoding="utf-8")
             try:
                 edges = list(SkillGraph.read(path).edges)
-            except csv.Error as exc:
-                raise ConfigError(f"the prerequisites file is not valid CSV: {exc}") from None
+            except (csv.Error, KeyError, IndexError, ValueError) as exc:
+                raise ConfigError(f"the prerequisites file is not valid: {exc}"[:300]) from None
     resources = []
     if resources_csv:
         rh, rows = _rows(resources_csv, "resources")
         cols = [_column(rh, (c,), "resources") for c in ("skill", "kind", "title")]
+        rh, rows = _rows(resources_csv, "resources", need=max(cols) + 1)
         url = rh.index("url") if "url" in rh else None
         resources = [ResourceIn.model_validate({
             "skill": r[cols[0]].strip(), "kind": r[cols[1]].strip(), "title": r[cols[2]].strip(),
@@ -93,10 +120,17 @@ def course_from_logs(data: bytes, filename: str, format: str | None = None) -> t
     """A course and a fitted tracker from response logs (prerequisites estimated from the logs)."""
     from metatutor.data import read_responses
 
+    suffixes = "".join(s for s in Path(filename).suffixes[-2:] if re.fullmatch(r"\.[A-Za-z0-9]{1,10}", s))
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / (Path(filename).name or "logs.csv")
+        path = Path(tmp) / f"logs{suffixes or '.csv'}"  # only the upload's extension says anything here
         path.write_bytes(data)
-        responses = read_responses(str(path), format=format)
+        try:
+            responses = read_responses(str(path), format=format)
+        except MetatutorError:
+            raise
+        except Exception as exc:  # a reader's own error on bytes that are not what their name says
+            raise ConfigError(f"cannot read the uploaded logs {filename[:100]!r} ({type(exc).__name__}: "
+                              f"{str(exc)[:200]})") from None
     tracker = SkillTracker.fit(responses)
     return course_of(tracker), tracker
 
@@ -124,6 +158,15 @@ def oneroster(users_csv: str, enrollments_csv: str) -> Roster:
     e_class, e_user, e_role = (_column(eh, ("classsourcedid",), "enrollments"),
                                _column(eh, ("usersourcedid",), "enrollments"), _column(eh, ("role",), "enrollments"))
     e_status = eh.index("status") if "status" in eh else None
+    uh, users = _rows(users_csv, "users", need=max(u_id, u_role) + 1)
+    eh, enrols = _rows(enrollments_csv, "enrollments", need=max(e_class, e_user, e_role) + 1)
+    u_status = u_status if u_status is not None and all(len(r) > u_status for r in users) else None
+    e_status = e_status if e_status is not None and all(len(r) > e_status for r in enrols) else None
+    bad = sorted({r[k].strip() for r, k in [*((r, u_id) for r in users), *((r, e_user) for r in enrols),
+                                            *((r, e_class) for r in enrols)]
+                  if not r[k].strip() or len(r[k].strip()) > 200})
+    if bad:
+        raise ConfigError(f"the roster has empty or over-long (> 200 characters) ids: {', '.join(b[:40] for b in bad[:5])}")
     role = {}
     for r in users:
         if u_status is not None and r[u_status].strip().lower() == "tobedeleted":

@@ -1,24 +1,38 @@
-"""Background training jobs: a job row holds status and progress; the work runs in a thread of the worker
-that accepted it, with its own database session. A job left running by a stopped server is marked failed
-at the next start (`fail_interrupted`). When the process exits, running KT fits stop at their next epoch
-(`stop_all`), rather than being cut off inside torch."""
+"""Background training jobs, claimed by exactly one server instance.
+
+A request queues a job (its kind and parameters in a `jobs` row); every instance runs a `JobRunner` that
+claims queued jobs one at a time: on PostgreSQL with `SELECT … FOR UPDATE SKIP LOCKED`, so several
+instances on one database never take the same job, and everywhere with a conditional update (the row
+changes from queued to running only once). The claiming instance runs the job in a thread with its own
+database session and beats a heartbeat while it runs. At start, an instance marks as failed only running
+jobs whose heartbeat stopped (their instance died); queued jobs wait for any instance. When a process
+exits, running KT fits stop at their next epoch (`stop_all`), rather than being cut off inside torch."""
 
 from __future__ import annotations
 
 import atexit
+import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from metatutor.policy import SkillTracker
-from metatutor.service import store
+from metatutor.learner import SkillTracker
+from metatutor.service import store, versions
 from metatutor.service import tables as t
 
+log = logging.getLogger(__name__)
 Report = Callable[[float, str], None]
+Work = Callable[[Session, Report], int]
+HEARTBEAT_S = 10.0
+STALE_S = 60.0  # a running job whose heartbeat is older than this lost its instance
+INSTANCE = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 _stopping = threading.Event()
 _threads: set[threading.Thread] = set()
@@ -43,30 +57,100 @@ def stop_all(timeout: float = 30.0) -> None:
 atexit.register(stop_all)
 
 
-def start(sessions: sessionmaker[Session], kind: str, work: Callable[[Session, Report], int],
-          on_done: Callable[[], None] = lambda: None) -> int:
-    """Queue `work(session, report) -> model version id` and run it in a thread (then `on_done()`, if it
-    succeeded); returns the job id."""
-    with sessions() as session:
-        job = t.Job(kind=kind, status="queued", progress=0.0, message="queued", created=time.time())
-        session.add(job)
-        session.commit()
-        job_id = job.id
-    thread = threading.Thread(target=_run, args=(sessions, job_id, work, on_done), name=f"job-{job_id}", daemon=True)
-    with _threads_lock:
-        _threads.add(thread)
-    thread.start()
-    return job_id
+def enqueue(session: Session, kind: str, params: dict[str, Any]) -> int:
+    """Queue a job of `kind` ("train" or "train-kt") with its parameters; returns its id."""
+    job = t.Job(kind=kind, status="queued", progress=0.0, message="queued", created=time.time(), params=params)
+    session.add(job)
+    session.commit()
+    return job.id
 
 
-def _run(sessions: sessionmaker[Session], job_id: int, work: Callable[[Session, Report], int],
-         on_done: Callable[[], None]) -> None:
+def claim(session: Session, instance: str = INSTANCE) -> t.Job | None:
+    """Take the oldest queued job for this instance, or None. Exactly one instance gets each job."""
+    query = select(t.Job.id).where(t.Job.status == "queued").order_by(t.Job.id).limit(1)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    job_id = session.scalar(query)
+    if job_id is None:
+        session.rollback()
+        return None
+    took = session.execute(update(t.Job).where(t.Job.id == job_id, t.Job.status == "queued").values(
+        status="running", claimed_by=instance, heartbeat=time.time(), message="starting"))
+    session.commit()
+    if took.rowcount != 1:  # type: ignore[attr-defined]
+        return None  # another instance claimed it between the read and the update (SQLite)
+    return session.get(t.Job, job_id)
+
+
+class JobRunner:
+    """Claims and runs this instance's share of the queued jobs (see the module docstring). `builders` make
+    a job's work from its parameters; `on_done[kind]` runs after a job of that kind succeeds here."""
+
+    def __init__(self, sessions: sessionmaker[Session], on_done: dict[str, Callable[[], None]], *,
+                 poll_s: float = 1.0) -> None:
+        self.sessions, self.on_done, self.poll_s = sessions, on_done, poll_s
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def wake(self) -> None:
+        """Look for queued jobs now (and start polling, if this runner was not yet running)."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="job-runner", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+            if _stopping.is_set():
+                continue
+            try:
+                with self.sessions() as session:
+                    job = claim(session)
+                    if job is not None:
+                        kind, job_id, params = job.kind, job.id, dict(job.params or {})
+            except Exception:  # a busy or closed database: try again later
+                continue
+            if job is not None:
+                self.run(kind, job_id, params)
+                self._wake.set()  # there may be more
+
+    def run(self, kind: str, job_id: int, params: dict[str, Any]) -> None:
+        work = BUILDERS[kind](**params)
+        thread = threading.Thread(target=_run, args=(self.sessions, job_id, work, self.on_done.get(kind, _nothing)),
+                                  name=f"job-{job_id}", daemon=True)
+        with _threads_lock:
+            _threads.add(thread)
+        thread.start()
+        thread.join()
+
+
+def _nothing() -> None:
+    pass
+
+
+def _run(sessions: sessionmaker[Session], job_id: int, work: Work, on_done: Callable[[], None]) -> None:
     def report(progress: float, message: str) -> None:
         with sessions() as s:
             s.execute(update(t.Job).where(t.Job.id == job_id).values(status="running", progress=progress,
-                                                                      message=message))
+                                                                      message=message, heartbeat=time.time()))
             s.commit()
 
+    beating = threading.Event()
+
+    def beat() -> None:  # a long epoch reports rarely: the heartbeat says the instance is alive
+        while not beating.wait(HEARTBEAT_S):
+            try:
+                with sessions() as s:
+                    s.execute(update(t.Job).where(t.Job.id == job_id).values(heartbeat=time.time()))
+                    s.commit()
+            except Exception:
+                continue
+
+    threading.Thread(target=beat, name=f"job-{job_id}-heartbeat", daemon=True).start()
     try:
         with sessions() as session:
             version = work(session, report)
@@ -75,6 +159,8 @@ def _run(sessions: sessionmaker[Session], job_id: int, work: Callable[[Session, 
                                   "model_version": version}
     except Exception as exc:  # the job records any failure; the server goes on
         values = {"status": "failed", "message": f"{type(exc).__name__}: {exc}"[:500]}
+    finally:
+        beating.set()
     try:
         with sessions() as s:
             s.execute(update(t.Job).where(t.Job.id == job_id).values(finished=time.time(), **values))
@@ -85,7 +171,9 @@ def _run(sessions: sessionmaker[Session], job_id: int, work: Callable[[Session, 
 
 
 def fail_interrupted(session: Session) -> None:
-    session.execute(update(t.Job).where(t.Job.status.in_(["queued", "running"]))
+    """Running jobs whose instance stopped beating are failed (queued ones wait for any instance)."""
+    session.execute(update(t.Job).where(t.Job.status == "running",
+                                        (t.Job.heartbeat.is_(None)) | (t.Job.heartbeat < time.time() - STALE_S))
                     .values(status="failed", message="interrupted: the server stopped", finished=time.time()))
     session.commit()
 
@@ -98,7 +186,7 @@ def train_tracker(*, activate: bool, seed: int = 0) -> Callable[[Session, Report
         began = time.perf_counter()
         report(0.05, "reading stored responses")
         responses = store.stored_responses(session)
-        version, current = store.TrackerCache(ttl=0).get(session)
+        version, current = versions.TrackerCache(ttl=0).get(session)
         report(0.3, f"fitting on {len(responses)} responses of {responses.n_learners} learners")
         tracker = SkillTracker.fit(responses, current.graph, random_state=seed)
         fitted = tracker.to_dict()
@@ -106,7 +194,7 @@ def train_tracker(*, activate: bool, seed: int = 0) -> Callable[[Session, Report
         report(0.9, "storing the new version")
         info = {"responses": len(responses), "learners": responses.n_learners, "items_answered": len(fitted["items"]),
                 "trained_from_version": version, "seconds": round(time.perf_counter() - began, 2)}
-        return store.activate(session, "tracker", _merge(base, fitted), info=info, active=activate)
+        return versions.activate(session, "tracker", _merge(base, fitted), info=info, active=activate)
 
     return work
 
@@ -120,9 +208,9 @@ def _merge(base: dict[str, Any], fitted: dict[str, Any]) -> dict[str, Any]:
             "offset": [offsets.get(i, old) for i, old in zip(base["items"], base["offset"], strict=True)]}
 
 
-def train_kt(name: str, *, activate: bool, seed: int = 0, max_epochs: int | None = None,
+def train_kt(*, model: str, activate: bool, seed: int = 0, max_epochs: int | None = None,
              valid: float = 0.2) -> Callable[[Session, Report], int]:
-    """The work of a KT training job: fit model `name` on every stored response (a seeded share `valid` of
+    """The work of a KT training job: fit `model` (a registry name) on every stored response (a seeded share `valid` of
     the learners early-stops it, as `metatutor train` does), reporting each epoch, and store it as a new
     KT version (active if asked)."""
 
@@ -138,8 +226,9 @@ def train_kt(name: str, *, activate: bool, seed: int = 0, max_epochs: int | None
         report(0.02, "reading stored responses")
         responses = store.stored_responses(session)
         fit_on, valid_on = holdout_split(responses, valid_fraction=valid, random_state=seed)
-        model = make_model(name, random_state=seed, **({} if max_epochs is None else {"max_epochs": max_epochs}))
-        most = getattr(model.config, "max_epochs", None)
+        name = model
+        fitted = make_model(name, random_state=seed, **({} if max_epochs is None else {"max_epochs": max_epochs}))
+        most = getattr(fitted.config, "max_epochs", None)
 
         def epoch(model_name: str, n: int, record: dict[str, float]) -> None:
             if _stopping.is_set():
@@ -149,12 +238,12 @@ def train_kt(name: str, *, activate: bool, seed: int = 0, max_epochs: int | None
 
         report(0.05, f"fitting {name} on {len(fit_on)} responses of {fit_on.n_learners} learners")
         with follow_epochs(epoch):
-            model.fit(fit_on, valid_on)
-        served = ServedModel(model)
+            fitted.fit(fit_on, valid_on)
+        served = ServedModel(fitted)
         report(0.92, "storing the new version")
         valid_auc = None
         if valid_on is not None and len(set(valid_on.correct.tolist())) > 1:
-            valid_auc = round(score(valid_on.correct, model.predict_proba(valid_on))["auc"], 4)
+            valid_auc = round(score(valid_on.correct, fitted.predict_proba(valid_on))["auc"], 4)
         info = {"source": "trained", "model": name, "responses": len(responses), "learners": responses.n_learners,
                 "train_learners": fit_on.n_learners, "valid_learners": 0 if valid_on is None else valid_on.n_learners,
                 "valid_auc": valid_auc, "seed": seed, "seconds": round(time.perf_counter() - began, 2),
@@ -162,3 +251,6 @@ def train_kt(name: str, *, activate: bool, seed: int = 0, max_epochs: int | None
         return kt.store_model(session, served, info=info, activate=activate)
 
     return work
+
+
+BUILDERS: dict[str, Callable[..., Work]] = {"train": train_tracker, "train-kt": train_kt}

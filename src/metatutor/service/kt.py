@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from metatutor.errors import ConfigError
+from metatutor.learner import SkillTracker
 from metatutor.models.serving import OnlineState, ServedModel
-from metatutor.policy.tracker import SkillTracker
-from metatutor.service import store
 from metatutor.service import tables as t
+from metatutor.service import versions
 from metatutor.service.db import write_lock
 
 
@@ -39,8 +39,8 @@ def _served(session: Session, version: int) -> ServedModel:
     return ServedModel(model_from_bytes(blob))
 
 
-class KTCache(store.ActiveVersionCache[ServedModel]):
-    """The active KT model (see `store.ActiveVersionCache`)."""
+class KTCache(versions.ActiveVersionCache[ServedModel]):
+    """The active KT model (see `versions.ActiveVersionCache`)."""
 
     def __init__(self, ttl: float = 1.0) -> None:
         super().__init__("kt", _served, lambda: NoKTModel(
@@ -49,9 +49,45 @@ class KTCache(store.ActiveVersionCache[ServedModel]):
 
 
 def store_model(session: Session, served: ServedModel, *, info: dict[str, Any], activate: bool) -> int:
-    """A new KT model version holding the model's bytes (active unless `activate=False`)."""
+    """A new KT model version holding the model's bytes (active unless `activate=False`), once it has passed
+    `check_model`: a model that fails never becomes a version, let alone the active one."""
+    blob = served.model.to_bytes()
+    check_model(served, blob, list(session.scalars(select(t.Item.id))))
     params = {"model": served.name, "items": served.vocab.n_items, "skills": served.vocab.n_skills}
-    return store.activate(session, "kt", params, info=info, active=activate, arrays=served.model.to_bytes())
+    return versions.activate(session, "kt", params, info=info, active=activate, arrays=blob)
+
+
+def check_model(served: ServedModel, blob: bytes, course_items: list[str]) -> None:
+    """Refuse a model that cannot serve: arrays that are not all finite, or a smoke test that fails. The
+    test steps a new learner through answers to the first, a middle and the last item the model knows and
+    to an item it does not, predicts every course item and every known item before and after, and
+    round-trips the state through bytes; every prediction must be a probability. Arrays cut short or of
+    the wrong shape fail it (an item or skill code past an array's end, a product of mismatched shapes)."""
+    from safetensors.numpy import load
+
+    bad = sorted(name for name, a in load(blob).items() if a.dtype.kind == "f" and not np.isfinite(a).all())
+    if bad:
+        raise ConfigError(f"the model's arrays hold NaN or infinite values ({', '.join(bad[:5])}); refused")
+    n = served.vocab.n_items
+    known = [str(x) for x in served.vocab.item_ids[:n]] if hasattr(served.vocab, "item_ids") else []
+    probe = list(dict.fromkeys([*known[:1], *known[n // 2: n // 2 + 1], *known[-1:], "metatutor:unseen-item-probe"]))
+    try:
+        state = served.new_state()
+        checks = [served.predict(state, course_items or probe)]
+        for k, item in enumerate(probe):
+            served.step(state, item, [], k % 2)
+            checks.append(served.predict(state, probe))
+        state = served.state_from_bytes(served.state_to_bytes(state))
+        checks.append(served.predict(state, course_items or probe))
+        if known:
+            checks.append(served.predict(state, known))
+    except ConfigError:
+        raise
+    except Exception as exc:  # arrays that do not fit the model's declared sizes
+        raise ConfigError(f"the model fails its smoke test ({type(exc).__name__}: {exc})"[:300]) from None
+    p = np.concatenate([np.ravel(c) for c in checks])
+    if not (np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()):
+        raise ConfigError("the model fails its smoke test: its predictions are not all probabilities; refused")
 
 
 def course_coverage(session: Session, served: ServedModel) -> dict[str, int]:

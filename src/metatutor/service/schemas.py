@@ -5,30 +5,52 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Self
 
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+from metatutor.service.fields import (
+    LEARNER_ID_PATTERN,
+    Finite,
+    Flag,
+    FreeJSON,
+    Name,
+    Timestamp,
+    Title,
+    Url,
+    check_name,
+    check_text,
+)
+
 RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="A row id (positive, 32-bit).")]
+PathName = Annotated[str, PathParam(min_length=1, max_length=200, description="An id (1-200 printable "
+                                    "characters)."), AfterValidator(check_name)]
+MAX_BATCH = 10_000  # answers in one request at most, whatever the settings say (`max_batch`, smaller, applies)
+MAX_COURSE = 100_000  # items, skills or prerequisites in one course
 
 
-class ItemIn(BaseModel):
+class Body(BaseModel):
+    """Every request body: numbers finite, strings within their limits (see `fields`)."""
+
+    model_config = ConfigDict(allow_inf_nan=False, str_max_length=100_000)
+
+
+class ItemIn(Body):
     id: Name
-    skills: list[Name] = Field(min_length=1)
-    meta: dict[str, Any] = {}  # anything the app wants back with the item (text, difficulty, media)
+    skills: list[Name] = Field(min_length=1, max_length=100)
+    meta: FreeJSON = {}  # anything the app wants back with the item (text, difficulty, media)
 
 
-class ResourceIn(BaseModel):
+class ResourceIn(Body):
     skill: Name
     kind: Literal["video", "reading", "hint", "exercise", "other"] = "other"
-    title: Annotated[str, StringConstraints(min_length=1, max_length=500)]
-    url: Annotated[str, StringConstraints(max_length=2000)] = ""
+    title: Title
+    url: Url = ""  # http(s) or a path on this site
 
 
-class CourseIn(BaseModel):
-    skills: list[Name] = Field(min_length=1)
-    prerequisites: list[tuple[Name, Name]] = []  # (prerequisite, skill)
-    items: list[ItemIn] = Field(min_length=1)
-    resources: list[ResourceIn] = []  # linked to skills; offered for weak skills in learner reports
+class CourseIn(Body):
+    skills: list[Name] = Field(min_length=1, max_length=MAX_COURSE)
+    prerequisites: list[tuple[Name, Name]] = Field(default_factory=list, max_length=MAX_COURSE)  # (prerequisite, skill)
+    items: list[ItemIn] = Field(min_length=1, max_length=MAX_COURSE)
+    resources: list[ResourceIn] = Field(default_factory=list, max_length=MAX_COURSE)  # offered for weak skills in reports
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -55,9 +77,9 @@ class CoursePublic(BaseModel):
     model_version: int
 
 
-class LearnerIn(BaseModel):
-    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@-]+$")
-    teacher: str | None = None
+class LearnerIn(Body):
+    id: str = Field(min_length=1, max_length=200, pattern=LEARNER_ID_PATTERN)
+    teacher: Name | None = None
 
 
 class LearnerPublic(BaseModel):
@@ -65,15 +87,15 @@ class LearnerPublic(BaseModel):
     teacher: str | None
 
 
-class ResponseIn(BaseModel):
-    event_id: str = Field(min_length=1, max_length=200)
-    item: str = Field(min_length=1, max_length=200)
-    correct: bool
-    timestamp: float | None = None  # seconds; the server's clock when omitted
+class ResponseIn(Body):
+    event_id: Name
+    item: Name
+    correct: Flag
+    timestamp: Timestamp | None = None  # seconds since 1970 UTC, at most a day ahead; the server's clock if omitted
 
 
-class ResponsesIn(BaseModel):
-    responses: list[ResponseIn] = Field(min_length=1, max_length=10_000)
+class ResponsesIn(Body):
+    responses: list[ResponseIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class RecommendationPublic(BaseModel):
@@ -86,6 +108,52 @@ class RecommendationPublic(BaseModel):
     kind: str
 
 
+class AttemptIn(Body):
+    """A typed answer for the server to grade: one string, or one per blank of a several-blanks item."""
+
+    event_id: Name
+    item: Name
+    answer: Annotated[str, StringConstraints(max_length=1000), AfterValidator(check_text)] | \
+        Annotated[list[Annotated[str, StringConstraints(max_length=1000), AfterValidator(check_text)]],
+                  Field(min_length=1, max_length=20)]
+    seconds: Finite | None = Field(None, ge=0, le=86_400)  # time taken, as the client measured it
+    timestamp: Timestamp | None = None
+
+
+class MisconceptionPublic(BaseModel):
+    id: str
+    feedback: str
+
+
+class AttemptPublic(BaseModel):
+    verdict: Literal["correct", "incorrect", "unreadable"]
+    message: str  # for the learner: "Correct.", the feedback on a misconception, or "couldn't read that"
+    misconception: MisconceptionPublic | None
+    normalized: str | list[str | None] | None  # the answer as the server read it
+    hints_used: int
+    solution: list[str] | None  # once the attempt is over (a readable answer)
+    stored: int
+    answers: int
+    updating: bool = False
+    next: RecommendationPublic | None = None
+
+
+class ItemView(BaseModel):
+    """What a learner may see of an item: never its key; the solution only after answering."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    skills: list[str]
+    hints: list[str] = []
+    hints_available: int = 0
+
+
+class HintPublic(BaseModel):
+    hint: str
+    shown: int
+    available: int
+
+
 PolicyName = Literal["default", "random", "curriculum", "mastery", "target", "gain", "thompson", "review"]
 
 
@@ -94,6 +162,7 @@ class IngestPublic(BaseModel):
     duplicates: int
     answers: int
     next: RecommendationPublic | None = None  # when asked for with ?next=POLICY
+    updating: bool = False  # the state is being rebuilt after a model switch: the answers are stored, `next` waits
 
 
 class SkillStatePublic(BaseModel):
@@ -113,16 +182,36 @@ class StatePublic(BaseModel):
     skills: list[SkillStatePublic]
 
 
-class KeyIn(BaseModel):
+class KeyIn(Body):
     role: Literal["admin", "teacher", "learner"]
-    subject: str | None = None
+    subject: Name | None = None  # the teacher's id or the learner's id; none for an admin
+    label: Annotated[str, StringConstraints(max_length=200), AfterValidator(check_name)] | None = None
+    expires_in_days: Finite | None = Field(None, gt=0, le=3650)
+
+    @model_validator(mode="after")
+    def _subject(self) -> Self:
+        if self.role == "admin" and self.subject is not None:
+            raise ValueError("an admin key has no subject")
+        if self.role != "admin" and self.subject is None:
+            raise ValueError(f"a {self.role} key needs a subject: the {self.role}'s id")
+        return self
 
 
-class KeyPublic(BaseModel):
-    key: str  # shown once; only its hash is stored
+class KeyInfo(BaseModel):
+    id: int
     role: str
     subject: str | None
+    label: str | None
+    created: float | None
+    expires: float | None
+    last_used: float | None
+
+
+class KeyPublic(KeyInfo):
+    key: str  # shown once; only its hash is stored
 
 
 class Problem(BaseModel):
+    """An error: a sentence, or (422 from request validation) a list of what was wrong where."""
+
     detail: str | list[dict[str, Any]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -50,18 +50,59 @@ class ApiKey(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))  # admin | teacher | learner
-    subject: Mapped[str | None] = mapped_column(String(200))  # the teacher's or learner's id
+    subject: Mapped[str | None] = mapped_column(String(200))  # the teacher's or learner's id (none: admin)
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created: Mapped[float | None] = mapped_column(Float, nullable=True)
+    expires: Mapped[float | None] = mapped_column(Float, nullable=True)  # none: until revoked
+    last_used: Mapped[float | None] = mapped_column(Float, nullable=True)  # to the hour
+    bootstrap: Mapped[bool] = mapped_column(Boolean, default=False)  # from METATUTOR_ADMIN_KEY
+
+
+class WebSession(Base):
+    """A dashboard login: the cookie holds a random id whose hash is stored here, never the API key."""
+
+    __tablename__ = "web_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))  # the token every form of this session carries
+    created: Mapped[float] = mapped_column(Float)
+    expires: Mapped[float] = mapped_column(Float)
+
+
+class Secret(Base):
+    """Deployment secrets made by the service itself (the pseudonym key when `secret_key` is not set)."""
+
+    __tablename__ = "secrets"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
 
 
 class Response(Base):
     __tablename__ = "responses"
-    __table_args__ = (UniqueConstraint("learner_id", "event_id"),)
+    __table_args__ = (UniqueConstraint("learner_id", "event_id"), Index("ix_responses_learner_order", "learner_id", "id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     learner_id: Mapped[str] = mapped_column(ForeignKey("learners.id", ondelete="CASCADE"), index=True)
     event_id: Mapped[str] = mapped_column(String(200))  # the client's id: a replay is stored once
     item_id: Mapped[str] = mapped_column(String(200))
     correct: Mapped[bool] = mapped_column(Boolean)
     timestamp: Mapped[float] = mapped_column(Float)
+    # for an answer the server graded (`POST /api/learners/{id}/attempts`): what was typed, the verdict, the
+    # misconception it showed, the hints shown before it, the seconds it took
+    answer: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    misconception: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    hints: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class HintView(Base):
+    """A hint shown to a learner on an item; the next graded answer to that item counts (and clears) them."""
+
+    __tablename__ = "hint_views"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    learner_id: Mapped[str] = mapped_column(ForeignKey("learners.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[str] = mapped_column(String(200))
+    shown: Mapped[float] = mapped_column(Float)
 
 
 class LearnerState(Base):
@@ -70,6 +111,7 @@ class LearnerState(Base):
     model_version: Mapped[int] = mapped_column(Integer)
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     answers: Mapped[int] = mapped_column(Integer, default=0)
+    last_response: Mapped[int] = mapped_column(Integer, default=0)  # the last `responses.id` stepped into `state`
 
 
 class ModelVersion(Base):
@@ -106,6 +148,9 @@ class Job(Base):
     model_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created: Mapped[float] = mapped_column(Float)
     finished: Mapped[float | None] = mapped_column(Float, nullable=True)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # what the job's work is made from
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the instance running it
+    heartbeat: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Assessment(Base):

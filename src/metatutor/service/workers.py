@@ -8,18 +8,30 @@ socket per worker the kernel spreads connections over the workers by a hash of e
 addresses, so the split is even up to chance (binomial) whatever the workers are doing.
 
 The supervisor (the parent process) starts `n` workers, restarts one that dies while serving, and on
-SIGINT or SIGTERM stops them all (each finishes its requests in flight, as uvicorn does).
+SIGINT or SIGTERM stops them all (each finishes its requests in flight, as uvicorn does). A worker whose
+supervisor dies (even by SIGKILL) stops too: the kernel signals it (PR_SET_PDEATHSIG), and a watchdog
+thread checks its parent in case it was too late for that. A server holds a lock on its address
+(`port_lock`) that its workers share, so a new server does not silently join live workers on a port
+through SO_REUSEPORT: it refuses to start until they are gone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 
 log = logging.getLogger(__name__)
@@ -45,15 +57,64 @@ def listening_socket(host: str, port: int, *, backlog: int = 2048) -> socket.soc
     return sock
 
 
-def _worker(sock: socket.socket, log_level: str) -> None:  # runs in a child process
+class PortInUse(RuntimeError):
+    """Another metatutor server (or its workers) holds the address."""
+
+
+def lock_path(host: str, port: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"metatutor-serve-{host.replace(':', '_')}-{port}.lock"
+
+
+@contextlib.contextmanager
+def port_lock(host: str, port: int) -> Iterator[Path]:
+    """Hold the address's lock for as long as this server runs: exclusively while checking, then shared
+    with the workers (each takes it too, and keeps it until it exits). Raises `PortInUse` while any
+    process of an earlier server still holds it."""
+    path = lock_path(host, port)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PortInUse(f"another metatutor server (or a worker it left) still serves {host}:{port} "
+                            f"(lock {path}); stop it first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        fcntl.flock(fd, fcntl.LOCK_SH)  # the workers share it from here on
+        yield path
+    finally:
+        os.close(fd)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Stop this worker when the supervisor `parent` dies."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGTERM)  # uvicorn stops gracefully
+                time.sleep(5)
+                os._exit(1)  # it did not
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker(sock: socket.socket, log_level: str, parent: int, lock: str) -> None:  # runs in a child process
+    _die_with_parent(parent)
+    held = os.open(lock, os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_SH)  # kept until the process exits
     import uvicorn
 
     uvicorn.Server(uvicorn.Config(APP, factory=True, log_level=log_level)).run(sockets=[sock])
 
 
-def run_workers(host: str, port: int, workers: int, *, log_level: str = "warning") -> None:
-    """Serve the app from `workers` processes on (host, port) until SIGINT/SIGTERM. Port 0 is not
-    allowed: every worker must bind the same port."""
+def run_workers(host: str, port: int, workers: int, *, lock: Path, log_level: str = "warning") -> None:
+    """Serve the app from `workers` processes on (host, port) until SIGINT/SIGTERM, under the address's
+    `port_lock` (its path). Port 0 is not allowed: every worker must bind the same port."""
     if port == 0:
         raise ValueError("several workers need a fixed port (not 0)")
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter per worker, like uvicorn's
@@ -64,7 +125,8 @@ def run_workers(host: str, port: int, workers: int, *, log_level: str = "warning
     stopping = False
 
     def start(k: int) -> tuple[BaseProcess, float]:
-        proc = ctx.Process(target=_worker, args=(socks[k], log_level), name=f"metatutor-worker-{k}")
+        proc = ctx.Process(target=_worker, args=(socks[k], log_level, os.getpid(), str(lock)),
+                           name=f"metatutor-worker-{k}")
         proc.start()
         return proc, time.monotonic()
 

@@ -6,45 +6,48 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from fastapi import HTTPException
+from pydantic import Field
 from sqlalchemy import select
 
 from metatutor.assessment.bank import ItemBank
 from metatutor.assessment.selection import SelectorConfig
 from metatutor.assessment.session import CATSession
 from metatutor.assessment.stopping import StoppingRule
-from metatutor.service import store
+from metatutor.service import states, store, versions
 from metatutor.service import tables as t
-from metatutor.service.deps import PrincipalDep, SessionDep, SettingsDep, TrackerDep
-from metatutor.service.schemas import ResponseIn, RowId
+from metatutor.service.deps import PrincipalDep, RebuilderDep, SessionDep, SettingsDep, TrackerDep
+from metatutor.service.fields import Count, Finite, Flag, Name
+from metatutor.service.http import JSONBody, api_router, body_doc, validated
+from metatutor.service.schemas import Body, PathName, ResponseIn, RowId
 from metatutor.service.security import require_admin, require_learner_access
 
-router = APIRouter(tags=["assessments"])
+router = api_router(tags=["assessments"])
 
 
-class BankItem(BaseModel):
-    id: str
-    a: float = Field(1.0, gt=0)
-    b: float
-    c: float = Field(0.0, ge=0, lt=1)
+class BankItem(Body):
+    id: Name
+    a: Finite = Field(1.0, gt=0, le=20)
+    b: Finite = Field(ge=-20, le=20)
+    c: Finite = Field(0.0, ge=0, lt=1)
 
 
-class BankIn(BaseModel):
+class BankIn(Body):
     kind: Literal["1pl", "2pl", "3pl"] = "2pl"
-    items: list[BankItem] | None = Field(None, min_length=1)  # given; calibrated from stored responses when omitted
+    # given; calibrated from stored responses when omitted
+    items: list[BankItem] | None = Field(None, min_length=1, max_length=100_000)
 
 
-class AssessmentIn(BaseModel):
-    max_items: int = Field(20, ge=1, le=200)
-    min_items: int = Field(1, ge=0)
-    se_target: float | None = Field(None, gt=0)
+class AssessmentIn(Body):
+    max_items: Count = Field(20, ge=1, le=200)
+    min_items: Count = Field(1, ge=0, le=200)
+    se_target: Finite | None = Field(None, gt=0, le=10)
     criterion: Literal["mfi", "kl", "random"] = "mfi"
 
 
-class AnswerIn(BaseModel):
-    item: str
-    correct: bool
+class AnswerIn(Body):
+    item: Name
+    correct: Flag
 
 
 def _bank(session: SessionDep) -> tuple[int, ItemBank]:
@@ -58,22 +61,25 @@ def _public(row: t.Assessment, cat: CATSession) -> dict[str, Any]:
     return {"id": row.id, "learner": row.learner_id, "item": cat.next_item(), **cat.result()}
 
 
-@router.post("/api/assessments/bank")
-def put_bank(body: BankIn, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
+@router.post("/api/assessments/bank", openapi_extra=body_doc(BankIn))
+def put_bank(session: SessionDep, who: PrincipalDep, raw: JSONBody) -> dict[str, Any]:
     """Calibrate (or load) the item bank; it becomes the active bank version."""
     require_admin(who)
+    body = validated(BankIn, raw)
     if body.items is not None:
         bank = ItemBank.from_parameters(np.array([i.a for i in body.items]), np.array([i.b for i in body.items]),
                                         np.array([i.c for i in body.items]), item_ids=np.array([i.id for i in body.items]),
                                         kind=body.kind)
     else:
         bank = ItemBank.calibrate(store.stored_responses(session), kind=body.kind)
-    version = store.activate(session, "bank", bank.to_dict())
+    if not np.isfinite(np.concatenate([bank.a, bank.b, bank.c])).all():
+        raise HTTPException(422, "the calibration gave non-finite item parameters; is there enough data?")
+    version = versions.activate(session, "bank", bank.to_dict())
     return {"bank_version": version, "items": len(bank), "kind": body.kind}
 
 
 @router.post("/api/learners/{learner_id}/assessments", status_code=201)
-def start(learner_id: str, body: AssessmentIn, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
+def start(learner_id: PathName, body: AssessmentIn, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
     """Start an adaptive test; the answer gives the first item."""
     require_learner_access(session, who, learner_id)
     version, bank = _bank(session)
@@ -108,7 +114,7 @@ def get_assessment(assessment_id: RowId, session: SessionDep, who: PrincipalDep)
 
 @router.post("/api/assessments/{assessment_id}/answers")
 def answer(assessment_id: RowId, body: AnswerIn, session: SessionDep, who: PrincipalDep, model: TrackerDep,
-           settings: SettingsDep) -> dict[str, Any]:
+           settings: SettingsDep, rebuilder: RebuilderDep) -> dict[str, Any]:
     """Answer the pending item; returns the next one (null when finished) and the estimate."""
     row, cat = _load(session, who, assessment_id)
     if cat.finished:
@@ -120,7 +126,7 @@ def answer(assessment_id: RowId, body: AnswerIn, session: SessionDep, who: Princ
     session.commit()
     version, tracker = model
     if body.item in tracker.item_index:  # the answer also feeds the learner model
-        store.ingest(session, tracker, version, row.learner_id,
-                     [ResponseIn(event_id=f"cat-{row.id}-{n}", item=body.item, correct=body.correct)],
-                     keep_history=settings.keep_history)
+        states.ingest(session, tracker, version,
+                      {row.learner_id: [ResponseIn(event_id=f"cat-{row.id}-{n}", item=body.item, correct=body.correct)]},
+                      keep_history=settings.keep_history, inline=settings.rebuild_inline, rebuilder=rebuilder)
     return _public(row, cat)

@@ -2,22 +2,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import File, Form, Request, UploadFile
 from sqlalchemy import select
 
-from metatutor.policy import SkillTracker
+from metatutor.learner import SkillTracker
 from metatutor.service import imports, store
 from metatutor.service import tables as t
 from metatutor.service.deps import PrincipalDep, SessionDep
+from metatutor.service.http import JSONBody, api_router, body_doc, validated
 from metatutor.service.schemas import CourseIn, CoursePublic
 from metatutor.service.security import require_admin
 
-router = APIRouter(tags=["course"])
+router = api_router(tags=["course"])
 
 
 def _load(course: CourseIn, session: SessionDep, request: Request, tracker: SkillTracker | None = None) -> CoursePublic:
     version = store.import_course(session, course, tracker)
-    request.app.state.trackers.invalidate()
+    request.app.state.rebuilder.switched()
     return CoursePublic(skills=len(course.skills), prerequisites=len(course.prerequisites), items=len(course.items),
                         model_version=version)
 
@@ -32,11 +33,11 @@ def _text(upload: UploadFile) -> str:
         raise ConfigError(f"{upload.filename or 'the upload'} is not UTF-8 text") from None
 
 
-@router.post("/api/course", response_model=CoursePublic)
-def put_course(course: CourseIn, session: SessionDep, who: PrincipalDep, request: Request) -> CoursePublic:
+@router.post("/api/course", response_model=CoursePublic, openapi_extra=body_doc(CourseIn))
+def put_course(session: SessionDep, who: PrincipalDep, request: Request, body: JSONBody) -> CoursePublic:
     """Load a course (skills, prerequisites, items); a new learner-model version becomes active."""
     require_admin(who)
-    return _load(course, session, request)
+    return _load(validated(CourseIn, body), session, request)
 
 
 @router.post("/api/course/csv", response_model=CoursePublic)
@@ -61,7 +62,8 @@ def put_course_from_logs(session: SessionDep, who: PrincipalDep, request: Reques
     """Learn a course from response logs (plain `def`: fitting runs in the thread pool, not on the event loop): items and skills from the logs, prerequisites estimated, and a
     learner model fitted on them becomes the active version."""
     require_admin(who)
-    course, tracker = imports.course_from_logs(logs.file.read(), logs.filename or "logs.csv", format)
+    course, tracker = imports.course_from_logs(logs.file.read(), logs.filename or "logs.csv",
+                                               format[:32] if format else None)
     return _load(course, session, request, tracker)
 
 
@@ -73,7 +75,9 @@ def put_roster(session: SessionDep, who: PrincipalDep,
     """Create or update learners (pseudonymous sourcedIds) and their teachers from a OneRoster roster."""
     require_admin(who)
     roster = imports.oneroster(_text(users), _text(enrollments))
-    existing = {r.id: r for r in session.scalars(select(t.Learner).where(t.Learner.id.in_(list(roster.learners))))}
+    ids = list(roster.learners)
+    existing = {r.id: r for start in range(0, len(ids), 1000)  # bounded IN lists (SQLite's variable limit)
+                for r in session.scalars(select(t.Learner).where(t.Learner.id.in_(ids[start:start + 1000])))}
     created = updated = 0
     for learner, teacher in roster.learners.items():
         row = existing.get(learner)

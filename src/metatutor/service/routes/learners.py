@@ -5,18 +5,21 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import HTTPException, Query, Request, Response
 
 from metatutor.feedback.report import learner_report, skill_statuses
+from metatutor.learner import LearnerState as TrackerState
+from metatutor.learner import SkillTracker
 from metatutor.policy.path import learning_path
-from metatutor.policy.tracker import LearnerState as TrackerState
-from metatutor.policy.tracker import SkillTracker
-from metatutor.service import kt, store
-from metatutor.service.deps import PrincipalDep, SessionDep, SettingsDep, TrackerDep
+from metatutor.service import kt, states, store
+from metatutor.service.deps import PrincipalDep, RebuilderDep, SessionDep, SettingsDep, TrackerDep
+from metatutor.service.fields import Name
+from metatutor.service.http import api_router
 from metatutor.service.schemas import (
     IngestPublic,
     LearnerIn,
     LearnerPublic,
+    PathName,
     PolicyName,
     RecommendationPublic,
     ResponsesIn,
@@ -25,7 +28,21 @@ from metatutor.service.schemas import (
 from metatutor.service.security import require_learner_access
 from metatutor.service.tables import Learner
 
-router = APIRouter(prefix="/api/learners", tags=["learners"])
+router = api_router(prefix="/api/learners", tags=["learners"])
+
+
+def learner_state(session: SessionDep, model: TrackerDep, settings: SettingsDep, rebuilder: RebuilderDep,
+                  learner_id: str) -> tuple[TrackerState, int]:
+    """(state, answers) of a learner under the active tracker, caught up with their stored responses."""
+    version, tracker = model
+    return states.read(session, tracker, version, learner_id, inline=settings.rebuild_inline,
+                       keep_history=settings.keep_history, rebuilder=rebuilder)
+
+
+def check_batch(n: int, settings: SettingsDep) -> None:
+    if n > settings.max_batch:
+        raise HTTPException(422, f"{n} answers in one request; this service accepts at most {settings.max_batch} "
+                                 "(METATUTOR_MAX_BATCH): send them in several requests")
 
 
 @router.post("", response_model=LearnerPublic, status_code=201)
@@ -42,7 +59,7 @@ def create_learner(body: LearnerIn, session: SessionDep, who: PrincipalDep) -> L
 
 
 @router.delete("/{learner_id}", status_code=204)
-def delete_learner(learner_id: str, session: SessionDep, who: PrincipalDep, request: Request) -> None:
+def delete_learner(learner_id: PathName, session: SessionDep, who: PrincipalDep, request: Request) -> None:
     """Delete a learner and every trace of them (responses, state, keys)."""
     require_learner_access(session, who, learner_id)
     if who.role == "learner":
@@ -52,16 +69,19 @@ def delete_learner(learner_id: str, session: SessionDep, who: PrincipalDep, requ
 
 
 @router.post("/{learner_id}/responses", response_model=IngestPublic)
-async def post_responses(learner_id: str, body: ResponsesIn, session: SessionDep, who: PrincipalDep,
-                   model: TrackerDep, settings: SettingsDep,
+def post_responses(learner_id: PathName, body: ResponsesIn, session: SessionDep, who: PrincipalDep,
+                   model: TrackerDep, settings: SettingsDep, rebuilder: RebuilderDep,
                    next: Annotated[PolicyName | None, Query(description="Also recommend the next item with this "
                                                             "policy (saves a round trip).")] = None) -> IngestPublic:
-    """Store answers (idempotent by event_id) and update the learner's state online."""
+    """Store answers (idempotent by event_id) and update the learner's state online. At most
+    `max_batch` answers (default 1,000) per request."""
     require_learner_access(session, who, learner_id)
+    check_batch(len(body.responses), settings)
     version, tracker = model
-    out, state = store.ingest(session, tracker, version, learner_id, body.responses,
-                              keep_history=settings.keep_history)
-    return IngestPublic(**out, next=None if next is None else _recommend(tracker, state, learner_id, next))
+    done = states.ingest(session, tracker, version, {learner_id: body.responses}, keep_history=settings.keep_history,
+                         inline=settings.rebuild_inline, rebuilder=rebuilder)[learner_id]
+    rec = None if next is None or done.state is None else _recommend(tracker, done.state, learner_id, next)
+    return IngestPublic(**done.counts(), next=rec)
 
 
 def _recommend(tracker: SkillTracker, state: TrackerState, learner_id: str, policy: str) -> RecommendationPublic:
@@ -70,37 +90,40 @@ def _recommend(tracker: SkillTracker, state: TrackerState, learner_id: str, poli
 
 
 @router.get("/{learner_id}/state", response_model=StatePublic)
-async def get_state(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep) -> StatePublic:
+def get_state(learner_id: PathName, session: SessionDep, who: PrincipalDep, model: TrackerDep, settings: SettingsDep,
+              rebuilder: RebuilderDep) -> StatePublic:
     """Mastery per skill with its uncertainty and status."""
     require_learner_access(session, who, learner_id)
-    version, tracker = model
-    state, answers = store.current_state(session, tracker, version, learner_id)
+    _, tracker = model
+    state, answers = learner_state(session, model, settings, rebuilder, learner_id)
     skills = [asdict(s) for s in skill_statuses(tracker, state)]
     return StatePublic(learner=learner_id, answers=answers, ability=state.ability,
                        skills=skills)  # type: ignore[arg-type]
 
 
 @router.get("/{learner_id}/next", response_model=RecommendationPublic)
-async def get_next(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep,
-             policy: PolicyName = "default") -> RecommendationPublic:
+def get_next(learner_id: PathName, session: SessionDep, who: PrincipalDep, model: TrackerDep, settings: SettingsDep,
+             rebuilder: RebuilderDep, policy: PolicyName = "default") -> RecommendationPublic:
     """The next item to practise, with the reason."""
     require_learner_access(session, who, learner_id)
-    version, tracker = model
-    return _recommend(tracker, store.load_state(session, tracker, version, learner_id), learner_id, policy)
+    state, _ = learner_state(session, model, settings, rebuilder, learner_id)
+    return _recommend(model[1], state, learner_id, policy)
 
 
 @router.get("/{learner_id}/report")
-def get_report(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep) -> dict[str, Any]:
+def get_report(learner_id: PathName, session: SessionDep, who: PrincipalDep, model: TrackerDep,
+               settings: SettingsDep, rebuilder: RebuilderDep) -> dict[str, Any]:
     """The learner report: mastery, weak and blocked skills, mistakes, next steps with reasons, path."""
     require_learner_access(session, who, learner_id)
-    version, tracker = model
-    state = store.load_state(session, tracker, version, learner_id)
+    _, tracker = model
+    state, _ = learner_state(session, model, settings, rebuilder, learner_id)
     return learner_report(tracker, state, learner=learner_id, catalog=store.catalog(session)).to_dict()
 
 
 @router.get("/{learner_id}/predict", response_model=dict[str, float])
-def predict(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep, request: Request,
-            items: Annotated[list[str] | None, Query(min_length=1, max_length=1000, description="Items to score "
+def predict(learner_id: PathName, session: SessionDep, who: PrincipalDep, model: TrackerDep, request: Request,
+            settings: SettingsDep, rebuilder: RebuilderDep,
+            items: Annotated[list[Name] | None, Query(min_length=1, max_length=1000, description="Items to score "
                                                      "(`?items=a&items=b`); none: every item of the course.")] = None,
             by: Annotated[Literal["tracker", "kt"], Query(description="The skill tracker, or the active "
                                                       "knowledge-tracing model (POST /api/models/kt).")] = "tracker",
@@ -108,7 +131,7 @@ def predict(learner_id: str, session: SessionDep, who: PrincipalDep, model: Trac
     """Predicted P(correct) now on the given items (default: all of the course's), by the skill tracker
     or, with `by=kt`, by the active knowledge-tracing model (as the learner's next response)."""
     require_learner_access(session, who, learner_id)
-    version, tracker = model
+    _, tracker = model
     if items is None:
         items = [str(i) for i in tracker.item_ids]
     unknown = sorted({i for i in items if i not in tracker.item_index})
@@ -119,7 +142,7 @@ def predict(learner_id: str, session: SessionDep, who: PrincipalDep, model: Trac
         state, _ = kt.learner_state(session, served, kt_version, learner_id)
         p = kt.predict(served, state, tracker, items)
     else:
-        p = tracker.p_correct(store.load_state(session, tracker, version, learner_id))[
+        p = tracker.p_correct(learner_state(session, model, settings, rebuilder, learner_id)[0])[
             [tracker.item_index[i] for i in items]]
     # the whole course can be 20k items: written by orjson, without a per-value validation pass
     return Response(orjson.dumps(dict(zip(items, np.round(p, 4).tolist(), strict=True))),
@@ -127,7 +150,7 @@ def predict(learner_id: str, session: SessionDep, who: PrincipalDep, model: Trac
 
 
 @router.get("/{learner_id}/kt")
-def kt_state(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep,
+def kt_state(learner_id: PathName, session: SessionDep, who: PrincipalDep, model: TrackerDep,
              request: Request) -> dict[str, Any]:
     """The active knowledge-tracing model's view of the learner: per skill, the mean predicted P(correct)
     over the course's items of that skill, as the next response."""
@@ -140,15 +163,16 @@ def kt_state(learner_id: str, session: SessionDep, who: PrincipalDep, model: Tra
 
 
 @router.get("/{learner_id}/path")
-async def path(learner_id: str, session: SessionDep, who: PrincipalDep, model: TrackerDep,
-               goals: Annotated[list[str] | None, Query(max_length=1000)] = None) -> list[dict[str, Any]]:
+def path(learner_id: PathName, session: SessionDep, who: PrincipalDep, model: TrackerDep, settings: SettingsDep,
+         rebuilder: RebuilderDep, goals: Annotated[list[Name] | None, Query(max_length=1000)] = None
+         ) -> list[dict[str, Any]]:
     """The learning path to chosen goal skills (`?goals=s1&goals=s2`; default: the learner's goals): the
     unmastered skills and their prerequisites in order, with the answers each is expected to take."""
     require_learner_access(session, who, learner_id)
-    version, tracker = model
+    _, tracker = model
     if goals is not None:
         unknown = sorted(set(goals) - set(tracker.graph.skills))
         if unknown:
             raise HTTPException(422, f"unknown skill(s) {', '.join(unknown[:10])}")
-    state = store.load_state(session, tracker, version, learner_id)
+    state, _ = learner_state(session, model, settings, rebuilder, learner_id)
     return [step.to_dict() for step in learning_path(tracker, state, goals)]

@@ -4,32 +4,36 @@ within `cache_seconds`)."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
-from pydantic import BaseModel, Field
+import orjson
+from fastapi import File, Form, HTTPException, Request, UploadFile
+from pydantic import Field
 from sqlalchemy import func, select
 
 from metatutor.errors import ConfigError
-from metatutor.service import jobs, kt, store
+from metatutor.service import jobs, kt, versions
 from metatutor.service import tables as t
 from metatutor.service.deps import PrincipalDep, SessionDep
-from metatutor.service.schemas import RowId
+from metatutor.service.fields import Count, Finite, Flag, check_json
+from metatutor.service.http import api_router
+from metatutor.service.schemas import Body, RowId
 from metatutor.service.security import require_admin
 
-router = APIRouter(tags=["models"])
+router = api_router(tags=["models"])
 
 
-class TrainIn(BaseModel):
-    activate: bool = True  # make the new version active when training ends
-    seed: int = 0
+class TrainIn(Body):
+    activate: Flag = True  # make the new version active when training ends
+    seed: Count = Field(0, ge=0, le=2**31 - 1)
     kind: Literal["tracker", "kt"] = "tracker"  # the skill tracker, or a knowledge-tracing model
-    # kt only: which model (default = ensemble-pairs), its most epochs (default: the model's), the learners held
+    # kt only: which model (default = the sequence-only ensemble; default-classmates = ensemble-pairs), its most
+    # epochs (default: the model's), the learners held
     # out to early-stop it
-    model: Literal["default", "attn", "dkt", "irt", "irt2pl", "pairs", "ensemble", "ensemble-pairs"] = "default"
-    max_epochs: int | None = Field(default=None, ge=1, le=200)
-    valid: float = Field(default=0.2, ge=0.0, lt=1.0)
+    model: Literal["default", "default-classmates", "attn", "dkt", "irt", "irt2pl", "pairs", "ensemble",
+                   "ensemble-pairs"] = "default"
+    max_epochs: Count | None = Field(default=None, ge=1, le=200)
+    valid: Finite = Field(default=0.2, ge=0.0, lt=1.0)
 
 
 def _version(row: t.ModelVersion) -> dict[str, Any]:
@@ -53,20 +57,18 @@ def train(body: TrainIn, request: Request, session: SessionDep, who: PrincipalDe
     """Retrain the skill tracker (`kind: tracker`) or fit a knowledge-tracing model (`kind: kt`) on every
     stored response, as a background job; poll /api/jobs/{id}."""
     require_admin(who)
-    store.TrackerCache(ttl=0).get(session)  # an error now if there is no course yet
+    versions.TrackerCache(ttl=0).get(session)  # an error now if there is no course yet
     if body.kind == "kt":
         if not session.scalar(select(func.count()).select_from(t.Response)):
             raise ConfigError("no responses stored yet: a KT model learns from them")
         busy = session.scalar(select(t.Job.id).where(t.Job.kind == "train-kt", t.Job.status.in_(["queued", "running"])))
         if busy is not None:  # one at a time: a fit takes the machine's cores
             raise HTTPException(409, f"a KT model is training already (job {busy}); try again when it ends")
-        work = jobs.train_kt(body.model, activate=body.activate, seed=body.seed, max_epochs=body.max_epochs,
-                             valid=body.valid)
-        job_id = jobs.start(request.app.state.sessions, "train-kt", work, on_done=request.app.state.kt.invalidate)
+        job_id = jobs.enqueue(session, "train-kt", {"model": body.model, "activate": body.activate, "seed": body.seed,
+                                                    "max_epochs": body.max_epochs, "valid": body.valid})
     else:
-        job_id = jobs.start(request.app.state.sessions, "train",
-                            jobs.train_tracker(activate=body.activate, seed=body.seed),
-                            on_done=request.app.state.trackers.invalidate)  # other workers: within cache_seconds
+        job_id = jobs.enqueue(session, "train", {"activate": body.activate, "seed": body.seed})
+    request.app.state.jobs.wake()  # this instance looks at once; any instance may take it
     return {"job": job_id, "status": "queued"}
 
 
@@ -85,7 +87,7 @@ def upload_kt(model: Annotated[UploadFile, File(description="The model.json of a
     from metatutor.models.serving import ServedModel
 
     try:
-        meta = json.loads(model.file.read())
+        meta = orjson.loads(model.file.read())
         loaded = load(arrays.file.read())
     except Exception as exc:  # not JSON, not safetensors (its own error type)
         raise ConfigError(f"upload a saved model's model.json and arrays.safetensors ({type(exc).__name__})") from None
@@ -98,13 +100,17 @@ def upload_kt(model: Annotated[UploadFile, File(description="The model.json of a
     info: dict[str, Any] = {"source": "upload", **coverage}
     if training is not None:
         try:
-            record = json.loads(training.file.read() or b"{}")
+            record = orjson.loads(training.file.read() or b"{}")
         except ValueError:
             raise ConfigError("training.json is not JSON") from None
         if not isinstance(record, dict):
             raise ConfigError("training.json must be a JSON object (as `metatutor train` writes it)")
-        info["training"] = {k: record[k] for k in ("model", "data", "seed", "train_learners", "valid_learners",
-                                                   "train_responses", "valid_auc", "seconds") if k in record}
+        kept = {k: record[k] for k in ("model", "data", "seed", "train_learners", "valid_learners",
+                                       "train_responses", "valid_auc", "seconds") if k in record}
+        try:
+            info["training"] = check_json({k: v[:500] if isinstance(v, str) else v for k, v in kept.items()})
+        except ValueError as exc:
+            raise ConfigError(f"training.json: {exc}") from None
     version = kt.store_model(session, served, info=info, activate=activate)
     request.app.state.kt.invalidate()
     row = session.get(t.ModelVersion, version)
@@ -128,8 +134,9 @@ def activate(version_id: RowId, request: Request, session: SessionDep, who: Prin
     require_admin(who)
     if session.get(t.ModelVersion, version_id) is None:
         raise HTTPException(404, f"no model version {version_id}")
-    row = store.switch(session, version_id)
+    row = versions.switch(session, version_id)
     session.commit()
-    request.app.state.trackers.invalidate()
     request.app.state.kt.invalidate()
+    if row.kind == "tracker":
+        request.app.state.rebuilder.switched()
     return _version(row)
