@@ -12,7 +12,7 @@ import numpy as np
 
 from metatutor.data.simulator import Simulator
 from metatutor.feedback import class_report, learner_report, replay
-from metatutor.policy import SkillTracker, course_graph
+from metatutor.learner import SkillTracker, course_graph
 from metatutor.policy.resources import Resource, ResourceCatalog
 
 

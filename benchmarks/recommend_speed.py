@@ -16,8 +16,8 @@ import numpy as np
 
 from metatutor.data.simulator import Simulator, SimulatorConfig
 from metatutor.feedback import replay
-from metatutor.policy import course_graph, make_policy
-from metatutor.policy.tracker import SkillTracker
+from metatutor.learner import SkillTracker, course_graph
+from metatutor.policy import make_policy
 
 
 def main() -> None:

@@ -3,7 +3,10 @@ next item, in a loop, against `metatutor serve --workers W` on SQLite or Postgre
 one kept-alive connection. Two ways to ask for the next item:
 
 - `--flow two` (default): POST /api/learners/{id}/responses, then GET /api/learners/{id}/next;
-- `--flow one`: POST /api/learners/{id}/responses?next=default (the answer's reply carries the next item).
+- `--flow one`: POST /api/learners/{id}/responses?next=default (the answer's reply carries the next item);
+- `--flow graded`: the built-in maths course; each learner types an answer to the item it was given, which
+  the server grades (POST /api/learners/{id}/attempts?next=default): right 60% of the time, otherwise one of
+  the item's misconceptions or a wrong number.
 
     python benchmarks/service_load.py [--learners 50] [--seconds 20] [--workers 2] [--flow two|one]
                                       [--rate ANSWERS_PER_S] [--client asyncio|threads]
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -120,8 +124,10 @@ def main() -> None:
     ap.add_argument("--learners", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--instances", type=int, default=1,
+                    help="separate `metatutor serve` instances on one database (PostgreSQL), learners spread over them")
     ap.add_argument("--warmup", type=float, default=10.0, help="seconds of load before measuring")
-    ap.add_argument("--flow", choices=("two", "one"), default="two")
+    ap.add_argument("--flow", choices=("two", "one", "graded"), default="two")
     ap.add_argument("--rate", type=float, default=0.0, help="aimed answers/s of all learners (0: closed loop)")
     ap.add_argument("--client", choices=("asyncio", "threads"), default="asyncio")
     ap.add_argument("--database-url")
@@ -130,11 +136,23 @@ def main() -> None:
     probe = _cpu_probe()
     tmp = Path(tempfile.mkdtemp())
     url = args.database_url or f"sqlite:///{tmp / 'load.db'}"
-    with serving(url, KEY, workers=args.workers, log=tmp / "server.log") as server:
+    with contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(serving(url, KEY, workers=args.workers, log=tmp / f"server{k}.log"))
+                   for k in range(args.instances)]
+        server = servers[0]
         port = server.port  # type: ignore[attr-defined]
         admin = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        _call(admin, "POST", "/api/course", builtin_course())
-        names = [f"load{j:03d}-{int(time.time())}" for j in range(args.learners)]
+        if args.flow == "graded":
+            from metatutor.content import course_body, generate
+
+            course = course_body(per_template=20)
+            first = course["items"][0]["id"]
+        else:
+            course, first = builtin_course(), "i01-001"
+        _call(admin, "POST", "/api/course", course)
+        stamp = int(time.time())
+        names = [f"load{j:03d}-{stamp}" for j in range(args.learners)]
+        ports = {name: servers[j % len(servers)].port for j, name in enumerate(names)}  # type: ignore[attr-defined]
         for name in names:
             _call(admin, "POST", "/api/learners", {"id": name})
         lat: dict[str, list[float]] = {"answer": [], "next": []}
@@ -150,12 +168,24 @@ def main() -> None:
                 lat["next"].append(1000 * (t2 - t1))
 
         def answer_body(rng: np.random.Generator, n: int, item: str) -> dict:
+            if args.flow == "graded":  # what a learner would type (the load generator may know the key)
+                content = generate(item)
+                u = rng.random()
+                if u < 0.6 or not content.misconceptions:
+                    typed = content.parts[0].answer
+                elif u < 0.9:
+                    typed = str(content.misconceptions[int(rng.integers(len(content.misconceptions)))].answer[0])
+                else:
+                    typed = str(int(rng.integers(-50, 50)))
+                return {"event_id": str(n), "item": item, "answer": typed, "seconds": float(rng.uniform(5, 60))}
             return {"responses": [{"event_id": str(n), "item": item, "correct": bool(rng.random() < 0.6)}]}
+
+        answer_path = "attempts?next=default" if args.flow == "graded" else "responses?next=default"
 
         def learner(name: str) -> None:  # --client threads
             rng = np.random.default_rng(abs(hash(name)) % 2**32)
-            item, n = "i01-001", 0
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            item, n = first, 0
+            conn = http.client.HTTPConnection("127.0.0.1", ports[name], timeout=30)
             due = time.perf_counter()
             while time.perf_counter() < stop:
                 if args.rate > 0:  # think, then answer
@@ -163,8 +193,8 @@ def main() -> None:
                     time.sleep(max(0.0, due - time.perf_counter()))
                 body = answer_body(rng, n, item)
                 t0 = time.perf_counter()
-                if args.flow == "one":
-                    item = _call(conn, "POST", f"/api/learners/{name}/responses?next=default", body)["next"]["item"]
+                if args.flow != "two":
+                    item = _call(conn, "POST", f"/api/learners/{name}/{answer_path}", body)["next"]["item"]
                     t1 = t2 = time.perf_counter()
                 else:
                     _call(conn, "POST", f"/api/learners/{name}/responses", body)
@@ -177,8 +207,8 @@ def main() -> None:
 
         async def async_learner(name: str) -> None:  # --client asyncio
             rng = np.random.default_rng(abs(hash(name)) % 2**32)
-            item, n = "i01-001", 0
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            item, n = first, 0
+            reader, writer = await asyncio.open_connection("127.0.0.1", ports[name])
             due = time.perf_counter()
             while time.perf_counter() < stop:
                 if args.rate > 0:
@@ -186,8 +216,8 @@ def main() -> None:
                     await asyncio.sleep(max(0.0, due - time.perf_counter()))
                 body = answer_body(rng, n, item)
                 t0 = time.perf_counter()
-                if args.flow == "one":
-                    reply = await _acall(reader, writer, "POST", f"/api/learners/{name}/responses?next=default", body)
+                if args.flow != "two":
+                    reply = await _acall(reader, writer, "POST", f"/api/learners/{name}/{answer_path}", body)
                     item = reply["next"]["item"]
                     t1 = t2 = time.perf_counter()
                 else:
@@ -203,7 +233,7 @@ def main() -> None:
             tasks = [asyncio.create_task(async_learner(n)) for n in names]
             await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
             spread = await asyncio.to_thread(_connections_per_worker, port)
-            cpu = _tree_cpu(server.pid), time.process_time()
+            cpu = sum(_tree_cpu(sv.pid) for sv in servers), time.process_time()
             await asyncio.gather(*tasks)
             return spread, cpu
 
@@ -215,14 +245,15 @@ def main() -> None:
                 t.start()
             time.sleep(max(0.0, measure_from - time.perf_counter()))
             spread = _connections_per_worker(port)
-            cpu_before, client_before = _tree_cpu(server.pid), time.process_time()
+            cpu_before, client_before = sum(_tree_cpu(sv.pid) for sv in servers), time.process_time()
             for t in threads:
                 t.join()
         elapsed = time.perf_counter() - measure_from
-        server_cpu = round(_tree_cpu(server.pid) - cpu_before, 1)
+        server_cpu = round(sum(_tree_cpu(sv.pid) for sv in servers) - cpu_before, 1)
         client_cpu = round(time.process_time() - client_before, 1)
     both = lat["answer"] + lat["next"]
-    out = {"database": url.split(":", 1)[0], "flow": args.flow, "workers": args.workers, "warmup_s": args.warmup,
+    out = {"database": url.split(":", 1)[0], "flow": args.flow, "workers": args.workers, "instances": args.instances,
+           "warmup_s": args.warmup,
            "learners": args.learners, "seconds": round(elapsed, 1), "connections_per_worker": spread,
            "answers_per_s": len(lat["answer"]) / elapsed, "requests_per_s": len(both) / elapsed,
            **{f"{k}_ms_{q}": float(np.percentile(v, p)) for k, v in lat.items()

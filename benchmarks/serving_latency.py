@@ -26,15 +26,15 @@ import torch
 
 from metatutor.data.folders import DatasetFolder
 from metatutor.models import load_model, make_model
-from metatutor.models.attention import AttentionKT, OnlineState
+from metatutor.models.attention import AttentionKT, AttentionOnlineState
 from metatutor.models.sequences import encode
 
 
-def attention_states(state: object) -> list[OnlineState]:
+def attention_states(state: object) -> list[AttentionOnlineState]:
     """The attention model's states inside a serving state (itself, or an ensemble's member)."""
-    if isinstance(state, OnlineState):
+    if isinstance(state, AttentionOnlineState):
         return [state]
-    return [s for s in getattr(state, "states", []) if isinstance(s, OnlineState)]
+    return [s for s in getattr(state, "states", []) if isinstance(s, AttentionOnlineState)]
 
 
 def main() -> None:

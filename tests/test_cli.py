@@ -48,16 +48,43 @@ def test_holdout_split_is_seeded_and_disjoint(simulated: Responses) -> None:
         holdout_split(simulated, valid_fraction=1.0)
 
 
+def test_train_writes_the_learner_model_by_default(logs: tuple[Path, Path], tmp_path: Path) -> None:
+    """`metatutor train` writes the meta-learned learner model that every decision reads, for a course of
+    every item in the logs (validation learners' items included)."""
+    from metatutor.learner import MetaTracker, load_tracker
+
+    old, _ = logs
+    res = runner.invoke(app, ["train", str(old), "--out", str(tmp_path / "m"), "--max-epochs", "2",
+                              "--meta-steps", "10", "--seed", "1"])
+    assert res.exit_code == 0, res.output
+    tracker = load_tracker(tmp_path / "m")
+    assert isinstance(tracker, MetaTracker) and tracker.n_items == len(set(pd.read_csv(old)["problem_id"]))
+    record = TrainingRecord.read(tmp_path / "m")
+    assert record is not None and record.model == "default" and record.valid_auc is not None
+    assert 0.5 < record.valid_auc < 1 and len(record.learners_seen) == 180
+    res = runner.invoke(app, ["train", str(old), "--out", str(tmp_path / "t"), "--model", "tracker"])
+    assert res.exit_code == 0, res.output
+    assert load_tracker(tmp_path / "t").name == "tracker"
+    _, new = logs
+    out, mastery = tmp_path / "p.csv", tmp_path / "m.csv"
+    res = runner.invoke(app, ["predict", str(tmp_path / "m"), str(new), "--out", str(out), "--mastery", str(mastery)])
+    assert res.exit_code == 0, res.output
+    p = pd.read_csv(out)["p_correct"]
+    assert len(p) == len(pd.read_csv(new)) and p.between(0, 1).all() and "AUC" in res.output
+    m = pd.read_csv(mastery, index_col=0)
+    assert m.shape == (60, tracker.n_skills) and m.to_numpy().min() >= 0 and m.to_numpy().max() <= 1
+
+
 def test_train_saves_a_model_and_its_record(logs: tuple[Path, Path], tmp_path: Path) -> None:
     old, _ = logs
-    res = runner.invoke(app, ["train", str(old), "--out", str(tmp_path / "m"), "--model", "default",
+    res = runner.invoke(app, ["train", str(old), "--out", str(tmp_path / "m"), "--model", "ensemble",
                               "--max-epochs", "2", "--seed", "1"])
     assert res.exit_code == 0, res.output
     assert "validation AUC" in res.output
     model = load_model(str(tmp_path / "m"))
-    assert model.name == "ensemble" and [m.name for m in model.members_] == ["attn", "dkt", "irt", "pairs"]
+    assert model.name == "ensemble" and [m.name for m in model.members_] == ["attn", "dkt", "irt"]  # sequence-only
     record = TrainingRecord.read(tmp_path / "m")
-    assert record is not None and record.model == "default" and record.seed == 1
+    assert record is not None and record.model == "ensemble" and record.seed == 1
     assert record.train_learners + record.valid_learners == 180 and record.valid_learners == 36
     assert 2 <= len(record.epochs) <= 4 and record.valid_auc is not None and 0.5 < record.valid_auc < 1
     assert len(record.learners_seen) == 180
@@ -101,6 +128,16 @@ def test_record_counts_seen_learners_by_digest(simulated: Responses, tmp_path: P
     assert not any(str(x) in json.dumps(back.learners_seen) for x in ids[:10])  # digests only, never the ids
     assert TrainingRecord.read(tmp_path / "nowhere") is None
     assert np.all([len(d) == 16 for d in back.learners_seen])
+
+
+def test_pseudonyms_are_keyed(simulated: Responses) -> None:
+    ids = simulated.learners_present()[:30]
+    one, other = learner_digests(ids, b"one secret"), learner_digests(ids, b"another secret")
+    assert not set(one) & set(other)  # another deployment's secret gives other pseudonyms
+    import hashlib
+
+    unkeyed = {hashlib.sha256(str(x).encode()).hexdigest()[:16] for x in ids}
+    assert not unkeyed & set(one)  # trying ids without the secret recovers none
 
 
 def test_epoch_status_follows_the_models_epochs(monkeypatch: pytest.MonkeyPatch) -> None:
