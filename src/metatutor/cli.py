@@ -920,10 +920,13 @@ def demo(
     learners: Annotated[int, typer.Option(help="Simulated learners the models are trained on.")] = 40,
     seed: Annotated[int, typer.Option(help="Seed of the simulator and the model.")] = 0,
     serve: Annotated[bool, typer.Option(help="Serve after setting up (--no-serve: set up, print, exit).")] = True,
+    learner_model: Annotated[str, typer.Option(help="The learner model every decision reads: default (= meta, "
+                                                    "meta-learned over the simulated learners) or tracker (the "
+                                                    "hand-built skill tracker).")] = "default",
 ) -> None:
-    """The whole service on one machine: a SQLite database, the built-in maths course (or --data), a skill
-    tracker and a knowledge-tracing model trained on simulated learners at first start (a few seconds, each
-    step printed), a class with a teacher, and the dashboard at the printed URL with a demo learner's,
+    """The whole service on one machine: a SQLite database, the built-in maths course (or --data), the
+    meta-learned learner model and a knowledge-tracing model trained on simulated learners at first start
+    (under a minute, each step printed), a class with a teacher, and the dashboard at the printed URL with a demo learner's,
     teacher's and admin's key. Serves until interrupted."""
     import socket
 
@@ -953,7 +956,10 @@ def demo(
         responses = read_responses(str(data))
     step(f"opening the database ({url})")
     app_ = create_app(Settings(database_url=url))
-    keys = setup_demo(app_.state.sessions, data=responses, learners=learners, seed=seed, progress=step)
+    if learner_model not in ("default", "meta", "tracker"):
+        raise ConfigError(f"--learner-model {learner_model!r}: choose default, meta or tracker")
+    keys = setup_demo(app_.state.sessions, data=responses, learners=learners, seed=seed, learner_model=learner_model,
+                      progress=step)
     if port == 0:
         with socket.socket() as sock:
             sock.bind((host, 0))

@@ -34,8 +34,9 @@ class World:
                                                                        {"id": "i01-002", "b": 1.0}]}, headers=ADMIN)
         started = c.post("/api/learners/own/assessments", json={"max_items": 2}, headers=ADMIN).json()
         self.assessment, self.pending = started["id"], started["item"]
-        self.job = c.post("/api/models/train", json={"activate": False}, headers=ADMIN).json()["job"]
+        self.job = c.post("/api/models/train", json={"activate": False, "model": "tracker"}, headers=ADMIN).json()["job"]
         self.kt_files = _kt_model_files(tmp)
+        self.learner_files = _learner_model_files(tmp)
         assert c.post("/api/models/kt", files=self.kt_files, headers=ADMIN).status_code == 201
         self.keys = {"none": {}, "admin": ADMIN, "teacher": self.key("teacher", "t1"),
                      "other_teacher": self.key("teacher", "t2"), "learner": self.key("learner", "own"),
@@ -64,6 +65,17 @@ def _kt_model_files(tmp: Path) -> Files:
     folder = make_model("irt").fit(Simulator(SimulatorConfig(n_skills=3, items_per_skill=4), random_state=0).simulate(8)).save(tmp / "kt")
     return Files({"model": ("model.json", (folder / "model.json").read_bytes()),
                   "arrays": ("arrays.safetensors", (folder / "arrays.safetensors").read_bytes())})
+
+
+def _learner_model_files(tmp: Path) -> Files:
+    """A saved learner model (the skill tracker, no fit) of the world's course, as the upload's files."""
+    from metatutor.learner import SkillGraph, SkillTracker
+
+    course = builtin_course(n_skills=3, items_per_skill=4)
+    tracker = SkillTracker(graph=SkillGraph.from_edges([tuple(e) for e in course["prerequisites"]], course["skills"]),
+                           item_ids=[i["id"] for i in course["items"]], item_skills=[i["skills"] for i in course["items"]])
+    folder = tracker.save(tmp / "learner")
+    return Files({"model": ("learner.json", (folder / "learner.json").read_bytes())})
 
 
 def _logs() -> str:
@@ -112,9 +124,10 @@ MATRIX: list[Row] = [
         "enrollments": ("enrollments.csv", "sourcedId,classSourcedId,userSourcedId,role\ne,c,t1,teacher\n")}),
      ADMIN_ONLY),
     ("GET", "/api/models", lambda w: None, ADMIN_ONLY),
-    ("POST", "/api/models/train", lambda w: {"activate": False}, {**ADMIN_ONLY, "admin": 202}),
+    ("POST", "/api/models/train", lambda w: {"activate": False, "model": "tracker"}, {**ADMIN_ONLY, "admin": 202}),
     ("GET", "/api/jobs/{job_id}", lambda w: None, ADMIN_ONLY),
     ("POST", "/api/models/kt", lambda w: w.kt_files, {**ADMIN_ONLY, "admin": 201}),
+    ("POST", "/api/models/learner", lambda w: w.learner_files, {**ADMIN_ONLY, "admin": 201}),
     ("POST", "/api/models/{version_id}/activate", lambda w: None, ADMIN_ONLY),
 ]
 

@@ -231,7 +231,7 @@ def test_retraining_is_a_job_and_versions_switch_without_losing_learners(client:
     first = logs["learner"].iloc[0]
     before = client.get(f"/api/learners/{first}/state", headers=ADMIN).json()
     old = [m for m in client.get("/api/models", headers=ADMIN).json() if m["kind"] == "tracker" and m["active"]]
-    res = client.post("/api/models/train", json={"activate": True}, headers=ADMIN)
+    res = client.post("/api/models/train", json={"activate": True, "model": "tracker"}, headers=ADMIN)
     assert res.status_code == 202
     job = _wait_for(client, res.json()["job"])
     assert job["status"] == "done" and job["progress"] == 1.0, job

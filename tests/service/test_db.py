@@ -21,11 +21,13 @@ def test_write_ahead_log_starts_over_under_steady_writes_and_reads(tmp_path: Pat
         conn.execute(text("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB)"))
     stop = checkpointer(engine, every=0.05)
     assert stop is not None
-    written, done = 0, time.monotonic() + 3.0
+    # a fixed amount written, however fast the machine (bounded by a deadline too)
+    target, written, done = 12 * 2**20, 0, time.monotonic() + 120.0
+    finished = threading.Event()
 
     def read() -> None:
         with engine.connect() as conn:
-            while time.monotonic() < done:  # short lookups, back to back, as requests make them
+            while not finished.is_set() and time.monotonic() < done:  # short lookups, back to back, as requests make them
                 conn.execute(text("SELECT length(body) FROM blobs ORDER BY id DESC LIMIT 1")).scalar()
                 time.sleep(0.0005)
 
@@ -33,15 +35,16 @@ def test_write_ahead_log_starts_over_under_steady_writes_and_reads(tmp_path: Pat
     reader.start()
     try:
         with engine.connect() as conn:
-            while time.monotonic() < done:  # as a worker does: a write, a little other work, a write...
+            while written < target and time.monotonic() < done:  # as a worker does: a write, a little other work, a write...
                 with write_lock(engine):
                     conn.execute(text("INSERT INTO blobs (body) VALUES (randomblob(16000))"))
                     conn.commit()
                 written += 16000
                 time.sleep(0.001)
     finally:
+        finished.set()
         reader.join()
         stop.set()
     wal = db.with_name("load.db-wal").stat().st_size
-    assert written > 10 * 2**20  # enough to show growth
+    assert written >= target, "the deadline passed before enough was written to show growth"
     assert wal < written / 4, f"the log kept {wal / 2**20:.0f} MB of {written / 2**20:.0f} MB written"

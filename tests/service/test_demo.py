@@ -36,7 +36,8 @@ def test_demo_serves_the_dashboard_and_the_api(tmp_path: Path) -> None:
             lines.append(line)
         out = "".join(lines)
         steps = out[:out.index("http://")]
-        for step in ("built the maths course: 16 skills", "simulated learners answered", "fitted the skill tracker",
+        for step in ("built the maths course: 16 skills", "simulated learners answered", "meta-training the learner model",
+                     "fitted the learner model (meta)",
                      "classmates answered", "the demo school is ready"):
             assert step in steps, out  # each step said before the URL, through a pipe
         url = re.search(r"http://127\.0\.0\.1:\d+/", out).group(0)  # type: ignore[union-attr]
@@ -62,6 +63,11 @@ def test_demo_serves_the_dashboard_and_the_api(tmp_path: Path) -> None:
         with urllib.request.urlopen(req, timeout=10) as res:
             view = json.loads(res.read())
         assert view["model"] == "irt" and len(view["skills"]) == 16 and view["answers"] == 0
+        admin_key = re.search(r"admin \(API and dashboard\): (\S+)", out).group(1)  # type: ignore[union-attr]
+        req = urllib.request.Request(url + "api/models", headers={"X-API-Key": admin_key})
+        with urllib.request.urlopen(req, timeout=5) as res:
+            served = [v for v in json.loads(res.read()) if v["kind"] == "tracker" and v["active"]]
+        assert [v["info"]["model"] for v in served] == ["meta"]  # the meta-learned model decides what comes next
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         form = urllib.parse.urlencode({"key": learner_key}).encode()
         with browser.open(url + "login", data=form, timeout=5) as practice:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from metatutor.assessment.bank import ItemBank
 from metatutor.data.responses import Responses
-from metatutor.learner import SkillGraph, SkillTracker
+from metatutor.learner import CourseMap, SkillGraph, SkillTracker, Tracker
 from metatutor.models.base import LearnerModel
 from metatutor.models.serving import ServedModel
 from metatutor.service import kt, states, store, versions
@@ -37,6 +37,9 @@ from metatutor.service.tutoring import GradedResponse
 TEACHER = "demo-teacher"
 LEARNER = "demo-learner"
 PRIOR_SD = 0.8  # how far a predicted difficulty may be off (logits): the prior of its recalibration
+# the demo's meta-learned model is fitted in seconds on its few simulated learners: fewer epochs and outer
+# steps than `metatutor train` takes on a real dataset
+DEMO_EPOCHS, DEMO_META_STEPS = 15, 150
 Progress = Callable[[str], None]
 
 
@@ -49,24 +52,26 @@ class DemoKeys:
 
 def setup_demo(sessions: sessionmaker[Session], *, data: Responses | None = None, learners: int = 40,
                classmates: int = 11, seed: int = 0, keep_history: int = 200, bank_items: int = 400,
-               per_template: int = 12, progress: Progress | None = None) -> DemoKeys:
+               per_template: int = 12, learner_model: str = "default", progress: Progress | None = None) -> DemoKeys:
     """Fill an empty database with the demo school (a database that has it already keeps its model and
     data); new API keys are made on every call (only their hashes are stored).
 
     `learners` simulated learners train the models, `classmates` more form the class; `per_template`
     items of each of the course's templates. With `data` (a real dataset) the model is trained on all
     learners but the last `classmates`, who form the class, and the item bank is calibrated on the
-    `bank_items` most-answered items."""
+    `bank_items` most-answered items. `learner_model`: default (= meta, the meta-learned model every
+    decision reads) or tracker (the hand-built skill tracker, in a fraction of the time)."""
     say = progress or (lambda _: None)
     began = time.perf_counter()
     with sessions() as session:
         if session.scalar(select(t.Learner.id).where(t.Learner.id == LEARNER)) is None:
             if data is None:
                 _build_maths(session, learners=learners, classmates=classmates, seed=seed,
-                             keep_history=keep_history, per_template=per_template, say=say)
+                             keep_history=keep_history, per_template=per_template, learner_model=learner_model,
+                             say=say)
             else:
                 _build_from_data(session, data, classmates=classmates, seed=seed, keep_history=keep_history,
-                                 bank_items=bank_items, say=say)
+                                 bank_items=bank_items, learner_model=learner_model, say=say)
             say(f"the demo school is ready ({time.perf_counter() - began:.1f} s)")
         else:
             say("the demo school is there already (from an earlier start)")
@@ -78,7 +83,7 @@ def setup_demo(sessions: sessionmaker[Session], *, data: Responses | None = None
 
 
 def _build_maths(session: Session, *, learners: int, classmates: int, seed: int, keep_history: int,
-                 per_template: int, say: Progress) -> None:
+                 per_template: int, learner_model: str, say: Progress) -> None:
     from metatutor.content import SKILLS, prerequisites
     from metatutor.content.course import course_items, item_meta
     from metatutor.content.simulate import Classmates
@@ -93,9 +98,13 @@ def _build_maths(session: Session, *, learners: int, classmates: int, seed: int,
     cohort = sim.simulate(learners, per_skill=3)
     say(f"{learners} simulated learners answered {len(cohort.answers)} items (graded by the server's grader)")
     graph = SkillGraph.from_edges([(a, b) for a, b in prerequisites()], list(SKILLS))
-    tracker = _whole_course(SkillTracker.fit(cohort.responses, graph, random_state=seed), course)
+    if learner_model == "tracker":
+        tracker: Tracker = _whole_course(SkillTracker.fit(cohort.responses, graph, random_state=seed), course)
+    else:
+        say("meta-training the learner model on them (the population DKT, then the prior over learners)…")
+        tracker = meta_learned(cohort.responses, course, seed=seed)
     irt = make_model("irt").fit(cohort.responses)
-    say("fitted the skill tracker and the knowledge-tracing model (1PL IRT)")
+    say(f"fitted the learner model ({tracker.name}) and the knowledge-tracing model (1PL IRT)")
     log = sim.simulate(classmates, per_skill=4)
     rng = np.random.default_rng(seed)
     answers = _class_answers(log.answers, rng)
@@ -104,6 +113,23 @@ def _build_maths(session: Session, *, learners: int, classmates: int, seed: int,
     _build(session, course, tracker, bank, answers, keep_history, irt,
            bank_info={"source": "predicted from each item's template and parameters", "prior_sd": PRIOR_SD})
     say(f"stored the course, the models, an item bank of {len(bank)} predicted difficulties and the class")
+
+
+def meta_learned(responses: Responses, course: CourseIn, *, seed: int, max_epochs: int = DEMO_EPOCHS,
+                 meta_steps: int = DEMO_META_STEPS) -> Tracker:
+    """The meta-learned learner model fitted on `responses` (a fifth of the learners early-stop it), over
+    every item of the course: one never answered is predicted from its skills and its template's difficulty."""
+    from metatutor.data.splits import holdout_split
+    from metatutor.learner.registry import fit_for_course
+
+    fit_on, valid_on = holdout_split(responses, valid_fraction=0.2, random_state=seed)
+    fitted = fit_for_course("meta", fit_on, valid_on, responses, random_state=seed, max_epochs=max_epochs,
+                            settings={"meta_steps": meta_steps, "eval_every": max(meta_steps // 4, 1)})
+    graph = SkillGraph.from_edges(course.prerequisites, course.skills)
+    difficulty = {i.id: float(i.meta["difficulty"]) for i in course.items
+                  if isinstance((i.meta or {}).get("difficulty"), int | float)}
+    return fitted.with_course(CourseMap(graph, [i.id for i in course.items], [i.skills for i in course.items]),
+                              difficulty)
 
 
 def _whole_course(fitted: SkillTracker, course: CourseIn) -> SkillTracker:
@@ -147,14 +173,22 @@ def _class_answers(frame: Any, rng: np.random.Generator) -> dict[str, list[Respo
 
 
 def _build_from_data(session: Session, data: Responses, *, classmates: int, seed: int, keep_history: int,
-                     bank_items: int, say: Progress) -> None:
+                     bank_items: int, learner_model: str, say: Progress) -> None:
     from metatutor.models import make_model
 
     ids = data.learners_present()
     train, cls = data.select_learners(ids[:-classmates]), data.select_learners(ids[-classmates:])
-    tracker = SkillTracker.fit(train, random_state=seed)
-    say(f"fitted the skill tracker on {len(ids) - classmates} learners ({tracker.n_skills} skills, "
-        f"{tracker.n_items} items)")
+    tracker: Tracker = SkillTracker.fit(train, random_state=seed)
+    if learner_model != "tracker":
+        say(f"meta-training the learner model on {len(ids) - classmates} learners…")
+        from metatutor.data.splits import holdout_split
+        from metatutor.learner.registry import fit_for_course
+
+        fit_on, valid_on = holdout_split(train, valid_fraction=0.2, random_state=seed)
+        tracker = fit_for_course("meta", fit_on, valid_on, train, random_state=seed, max_epochs=DEMO_EPOCHS,
+                                 settings={"meta_steps": DEMO_META_STEPS, "eval_every": DEMO_META_STEPS // 4})
+    say(f"fitted the learner model ({tracker.name}) on {len(ids) - classmates} learners ({tracker.n_skills} "
+        f"skills, {tracker.n_items} items)")
     counts = np.bincount(train.item, minlength=train.n_items)
     top = np.argsort(-counts, kind="stable")[:bank_items]
     bank = ItemBank.calibrate(train.select_rows(np.isin(train.item, top)), kind="1pl")
@@ -167,7 +201,7 @@ def _build_from_data(session: Session, data: Responses, *, classmates: int, seed
     say(f"stored the course, the models and a class of {len(answers)}")
 
 
-def _build(session: Session, course: CourseIn, tracker: SkillTracker, bank: ItemBank,
+def _build(session: Session, course: CourseIn, tracker: Tracker, bank: ItemBank,
            answers: dict[str, list[ResponseIn]], keep_history: int, kt_model: LearnerModel, *,
            bank_info: dict[str, Any]) -> None:
     version = store.import_course(session, course, tracker)

@@ -16,7 +16,7 @@ from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from metatutor.learner import SkillTracker
+from metatutor.learner import Tracker
 from metatutor.service.http import client_address
 from metatutor.service.security import Principal, authenticate
 from metatutor.service.settings import Settings
@@ -58,7 +58,7 @@ async def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_tracker(request: Request, session: SessionDep) -> tuple[int, SkillTracker]:
+async def get_tracker(request: Request, session: SessionDep) -> tuple[int, Tracker]:
     cache = request.app.state.trackers
     hit = cache.cached()
     if hit is not None:
@@ -67,7 +67,7 @@ async def get_tracker(request: Request, session: SessionDep) -> tuple[int, Skill
     return version, tracker
 
 
-TrackerDep = Annotated[tuple[int, SkillTracker], Depends(get_tracker)]
+TrackerDep = Annotated[tuple[int, Tracker], Depends(get_tracker)]
 
 
 async def get_rebuilder(request: Request) -> Rebuilder:

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from metatutor.errors import ConfigError, MetatutorError
-from metatutor.learner import SkillGraph, SkillTracker
+from metatutor.learner import SkillGraph, SkillTracker, Tracker
 from metatutor.service.schemas import CourseIn, ItemIn, ResourceIn
 
 ITEM_COLUMNS = ("item", "item_id", "id", "problem_id", "question")
@@ -135,9 +135,9 @@ def course_from_logs(data: bytes, filename: str, format: str | None = None) -> t
     return course_of(tracker), tracker
 
 
-def course_of(tracker: SkillTracker) -> CourseIn:
+def course_of(tracker: Tracker) -> CourseIn:
     """The course a fitted tracker holds: its skills, prerequisite graph and the items that have skills."""
-    spec = tracker.to_dict()
+    spec = tracker.course.to_dict()
     items = [ItemIn(id=i, skills=s) for i, s in zip(spec["items"], spec["item_skills"], strict=True) if s]
     return CourseIn(skills=spec["skills"], prerequisites=[tuple(e) for e in spec["prerequisites"]], items=items)
 

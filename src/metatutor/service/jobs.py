@@ -178,23 +178,52 @@ def fail_interrupted(session: Session) -> None:
     session.commit()
 
 
-def train_tracker(*, activate: bool, seed: int = 0) -> Callable[[Session, Report], int]:
-    """The work of a training job: fit the skill tracker on every stored response, store it as a new
-    version (JSON parameters, no pickle) and, if asked, make it the active one."""
+def train_tracker(*, activate: bool, seed: int = 0, model: str = "default", max_epochs: int | None = None,
+                  meta_steps: int | None = None, valid: float = 0.2) -> Callable[[Session, Report], int]:
+    """The work of a training job: fit the learner model every decision reads (`model`: default = meta, the
+    meta-learned model; or tracker, the skill tracker) on every stored response, for the whole course (items
+    nobody answered are predicted from their skills), store it as a new version (no pickle) and, if asked,
+    make it the active one. The meta-learned model early-stops on a seeded share `valid` of the learners."""
+    from metatutor.learner.registry import tracker_class
 
     def work(session: Session, report: Report) -> int:
         began = time.perf_counter()
         report(0.05, "reading stored responses")
         responses = store.stored_responses(session)
         version, current = versions.TrackerCache(ttl=0).get(session)
-        report(0.3, f"fitting on {len(responses)} responses of {responses.n_learners} learners")
-        tracker = SkillTracker.fit(responses, current.graph, random_state=seed)
-        fitted = tracker.to_dict()
-        base = current.to_dict()  # items nobody answered keep the current parameters' defaults
+        info: dict[str, Any] = {"responses": len(responses), "learners": responses.n_learners,
+                                "trained_from_version": version, "seed": seed}
+        report(0.1, f"fitting {model} on {len(responses)} responses of {responses.n_learners} learners")
+        if tracker_class(model).name == "tracker":
+            tracker = SkillTracker.fit(responses, current.graph, random_state=seed)
+            fitted = tracker.to_dict()
+            base = SkillTracker(graph=current.graph, item_ids=list(current.item_ids),
+                                item_skills=current.course.item_skill_names()).to_dict()
+            if isinstance(current, SkillTracker):  # items nobody answered keep the current parameters' defaults
+                base = current.to_dict()
+            info["items_answered"] = len(fitted["items"])
+            report(0.9, "storing the new version")
+            info["seconds"] = round(time.perf_counter() - began, 2)
+            return versions.activate(session, "tracker", _merge(base, fitted), info=info, active=activate)
+        from metatutor.data.splits import holdout_split
+        from metatutor.learner.registry import fit_for_course
+        from metatutor.models.epochs import follow_epochs
+
+        fit_on, valid_on = holdout_split(responses, valid_fraction=valid, random_state=seed)
+
+        def epoch(model_name: str, n: int, record: dict[str, float]) -> None:
+            if _stopping.is_set():
+                raise JobInterrupted("interrupted: the server stopped")
+            report(0.1 + 0.4 * min(1.0, n / (max_epochs or 50)), f"fitting the population {model_name}: epoch {n}")
+
+        with follow_epochs(epoch):
+            fitted_model = fit_for_course(model, fit_on, valid_on, responses, random_state=seed, max_epochs=max_epochs,
+                                          settings=None if meta_steps is None else {"meta_steps": meta_steps})
+        tracker_ = fitted_model.with_course(current.course)
         report(0.9, "storing the new version")
-        info = {"responses": len(responses), "learners": responses.n_learners, "items_answered": len(fitted["items"]),
-                "trained_from_version": version, "seconds": round(time.perf_counter() - began, 2)}
-        return versions.activate(session, "tracker", _merge(base, fitted), info=info, active=activate)
+        info.update(train_learners=fit_on.n_learners, valid_learners=0 if valid_on is None else valid_on.n_learners,
+                    seconds=round(time.perf_counter() - began, 2))
+        return versions.store_tracker(session, tracker_, info=info, active=activate)
 
     return work
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from metatutor.errors import ConfigError
-from metatutor.learner import SkillTracker
+from metatutor.learner import Tracker
 from metatutor.models.serving import OnlineState, ServedModel
 from metatutor.service import tables as t
 from metatutor.service import versions
@@ -138,7 +138,7 @@ def learner_state(session: Session, served: ServedModel, version: int, learner_i
     return state, answers + len(new)
 
 
-def course_skills(tracker: SkillTracker) -> Callable[[str], list[str]]:
+def course_skills(tracker: Tracker) -> Callable[[str], list[str]]:
     """The skills of a course item by name (what a KT model uses for items it has not seen)."""
 
     def skills_of(item: str) -> list[str]:
@@ -148,12 +148,12 @@ def course_skills(tracker: SkillTracker) -> Callable[[str], list[str]]:
     return skills_of
 
 
-def predict(served: ServedModel, state: OnlineState, tracker: SkillTracker, items: list[str]) -> np.ndarray:
+def predict(served: ServedModel, state: OnlineState, tracker: Tracker, items: list[str]) -> np.ndarray:
     """P(correct) of each course item named as the learner's next response."""
     return served.predict(state, items, course_skills(tracker))
 
 
-def skill_predictions(served: ServedModel, state: OnlineState, tracker: SkillTracker) -> list[dict[str, Any]]:
+def skill_predictions(served: ServedModel, state: OnlineState, tracker: Tracker) -> list[dict[str, Any]]:
     """Per skill of the course: the mean P(correct) the KT model predicts over that skill's items, as the
     learner's next response, and how many items that is."""
     p = predict(served, state, tracker, [str(i) for i in tracker.item_ids])

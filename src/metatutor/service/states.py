@@ -3,7 +3,7 @@
 A state row remembers the last response stepped into it (`last_response`, a `responses.id`). Reading a
 state, answering, and rebuilding after a model switch all do the same thing: take the stored state (a new
 one when it belongs to another model version), step in every response stored after `last_response` in the
-order they were stored, with `SkillTracker.observe`, and store the result. So a state rebuilt from the
+order they were stored, with the learner model's `observe`, and store the result. So a state rebuilt from the
 responses is the state the answers built one by one.
 
 After a switch, a learner with more than `inline` answers to step in is rebuilt in the background, in
@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from metatutor.errors import ConfigError
 from metatutor.learner import LearnerState as TrackerState
-from metatutor.learner import SkillTracker
+from metatutor.learner import Tracker
 from metatutor.service import tables as t
 from metatutor.service.db import write_lock
 from metatutor.service.pacing import pace
@@ -87,14 +87,14 @@ class Loaded:
     stepped: list[Any]  # the responses stepped in by this read (ids after the stored row's cursor)
 
 
-def _step(tracker: SkillTracker, state: TrackerState, item: str, correct: bool, when: float) -> None:
+def _step(tracker: Tracker, state: TrackerState, item: str, correct: bool, when: float) -> None:
     pace()
     i = tracker.item_index.get(item)
     if i is not None:  # a response to an item of an earlier course stays stored but moves nothing
         tracker.observe(state, i, int(correct), float(when))
 
 
-def load(session: Session, tracker: SkillTracker, version: int, learner_id: str, *, inline: int,
+def load(session: Session, tracker: Tracker, version: int, learner_id: str, *, inline: int,
          lock: bool = False, row: Any = None, rebuilder: Rebuilder | None = None) -> Loaded:
     """The learner's state with every stored response stepped in. More than `inline` responses to step in
     (a model switch): `StateRebuilding`, after asking `rebuilder` to catch the learner up."""
@@ -114,7 +114,7 @@ def load(session: Session, tracker: SkillTracker, version: int, learner_id: str,
     return Loaded(state, answers + len(pending), pending[-1].id if pending else cursor, row, list(pending))
 
 
-def read(session: Session, tracker: SkillTracker, version: int, learner_id: str, *, inline: int,
+def read(session: Session, tracker: Tracker, version: int, learner_id: str, *, inline: int,
          keep_history: int = 200, rebuilder: Rebuilder | None = None) -> tuple[TrackerState, int]:
     """(state, answers) for a read; a state that had to step in responses is stored for the next read."""
     loaded = load(session, tracker, version, learner_id, inline=inline, rebuilder=rebuilder)
@@ -123,7 +123,7 @@ def read(session: Session, tracker: SkillTracker, version: int, learner_id: str,
     return loaded.state, loaded.answers
 
 
-def _save(session: Session, tracker: SkillTracker, version: int, learner_id: str, loaded: Loaded, *,
+def _save(session: Session, tracker: Tracker, version: int, learner_id: str, loaded: Loaded, *,
           keep_history: int) -> bool:
     """Store a state that only stepped in stored responses (a read, a rebuild chunk); False when another
     request stored one first (its state holds at least these steps)."""
@@ -170,7 +170,7 @@ class _Plan:  # one learner's part of a batch, worked out before the write
     duplicates: int
 
 
-def ingest(session: Session, tracker: SkillTracker, version: int, batches: dict[str, list[ResponseIn]], *,
+def ingest(session: Session, tracker: Tracker, version: int, batches: dict[str, list[ResponseIn]], *,
            keep_history: int, inline: int, attempts: int = 30, rebuilder: Rebuilder | None = None,
            on_loaded: Callable[[str, TrackerState], None] | None = None) -> dict[str, Ingested]:
     """Store new responses of one or more learners in one transaction (a replayed event id is skipped) and
@@ -187,7 +187,7 @@ def ingest(session: Session, tracker: SkillTracker, version: int, batches: dict[
     raise ConfigError(f"learner(s) {', '.join(sorted(batches))[:200]} being updated by other requests; retry")
 
 
-def _ingest_once(session: Session, tracker: SkillTracker, version: int, batches: dict[str, list[ResponseIn]],
+def _ingest_once(session: Session, tracker: Tracker, version: int, batches: dict[str, list[ResponseIn]],
                  keep_history: int, inline: int, rebuilder: Rebuilder | None,
                  on_loaded: Callable[[str, TrackerState], None] | None) -> dict[str, Ingested] | None:
     plans = []
@@ -337,7 +337,7 @@ class Rebuilder:
                     self.done += 1
                     return
 
-    def _chunk(self, session: Session, tracker: SkillTracker, version: int, learner_id: str) -> Loaded:
+    def _chunk(self, session: Session, tracker: Tracker, version: int, learner_id: str) -> Loaded:
         row = session.execute(_ROW, {"b_learner": learner_id}).first()
         if row is not None and row.model_version == version:
             state, cursor, answers = tracker.state_from_dict(row.state), row.last_response, row.answers

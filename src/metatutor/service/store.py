@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError
+from metatutor.learner import CourseMap, SkillGraph, SkillTracker, Tracker
 from metatutor.learner import LearnerState as TrackerState
-from metatutor.learner import SkillGraph, SkillTracker
 from metatutor.policy import make_policy
 from metatutor.policy.base import Recommendation
 from metatutor.policy.resources import Resource, ResourceCatalog
@@ -22,14 +22,17 @@ from metatutor.service import tables as t
 from metatutor.service.db import scrub
 from metatutor.service.pacing import pace
 from metatutor.service.schemas import CourseIn
-from metatutor.service.versions import activate
+from metatutor.service.versions import TrackerCache, store_tracker
 
 
-def import_course(session: Session, course: CourseIn, tracker: SkillTracker | None = None) -> int:
-    """Replace the course and activate a tracker for it (default parameters unless one is given)."""
+def import_course(session: Session, course: CourseIn, tracker: Tracker | None = None) -> int:
+    """Replace the course and activate a learner model for it: `tracker` if given; else the active one
+    when it was trained (the meta-learned model keeps what it learned; new items are predicted from their
+    skills and their `meta.difficulty`); else a skill tracker with default parameters."""
     graph = SkillGraph.from_edges(course.prerequisites, course.skills)
-    tracker = tracker or SkillTracker(graph=graph, item_ids=[i.id for i in course.items],
-                                      item_skills=[i.skills for i in course.items])
+    if tracker is None:
+        tracker = _trained_for(session, course, graph) or SkillTracker(
+            graph=graph, item_ids=[i.id for i in course.items], item_skills=[i.skills for i in course.items])
     for table in (t.CourseResource, t.Prerequisite, t.Item, t.Skill):
         session.execute(delete(table))
     session.add_all(t.Skill(id=s) for s in course.skills)
@@ -40,7 +43,21 @@ def import_course(session: Session, course: CourseIn, tracker: SkillTracker | No
         pace()
         session.execute(insert(t.Item), items[start:start + 500])
     session.add_all(t.CourseResource(skill=r.skill, kind=r.kind, title=r.title, url=r.url) for r in course.resources)
-    return activate(session, "tracker", tracker.to_dict())
+    return store_tracker(session, tracker)
+
+
+def _trained_for(session: Session, course: CourseIn, graph: SkillGraph) -> Tracker | None:
+    """The active learner model on the new course, when it is a trained one (not the skill tracker)."""
+    try:
+        _, current = TrackerCache(ttl=0).get(session)
+    except ConfigError:  # no course yet
+        return None
+    if isinstance(current, SkillTracker):
+        return None
+    difficulty = {i.id: float(i.meta["difficulty"]) for i in course.items
+                  if isinstance((i.meta or {}).get("difficulty"), int | float)}
+    return current.with_course(CourseMap(graph, [i.id for i in course.items], [i.skills for i in course.items]),
+                               difficulty)
 
 
 def stored_responses(session: Session) -> Responses:
@@ -64,7 +81,7 @@ def catalog(session: Session) -> ResourceCatalog | None:
     return ResourceCatalog([Resource(*r) for r in rows]) if rows else None
 
 
-def recommend(tracker: SkillTracker, state: TrackerState, learner_id: str, policy: str = "default") -> Recommendation:
+def recommend(tracker: Tracker, state: TrackerState, learner_id: str, policy: str = "default") -> Recommendation:
     """The next item for a learner; the random draws depend on the learner and their answer count only, so the
     same question gets the same answer after a restart and from every worker."""
     rng = np.random.default_rng([state.answers, zlib.crc32(learner_id.encode())])

@@ -1,5 +1,9 @@
-"""Model versions: each kind (the skill tracker, an item bank, a KT model) has stored versions, one of them
-active; a switch is one transaction, and every worker process follows it within its cache's `ttl`."""
+"""Model versions: each kind (the learner model, an item bank, a KT model) has stored versions, one of them
+active; a switch is one transaction, and every worker process follows it within its cache's `ttl`.
+
+The learner model every decision reads (kind `tracker`) is any `metatutor.learner.Tracker`: the
+meta-learned default is stored as its saved directory in one blob (`arrays`), the hand-built skill
+tracker as JSON parameters (`params`)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from metatutor.errors import ConfigError
-from metatutor.learner import SkillTracker
+from metatutor.learner import SkillTracker, Tracker, tracker_from_bytes
 from metatutor.service import tables as t
 
 T = TypeVar("T")
@@ -53,14 +57,28 @@ class ActiveVersionCache(Generic[T]):
         return active, self.model
 
 
-def _tracker(session: Session, version: int) -> SkillTracker:
-    params = session.scalar(select(t.ModelVersion.params).where(t.ModelVersion.id == version))
-    assert params is not None
-    return SkillTracker.from_dict(params)
+def _tracker(session: Session, version: int) -> Tracker:
+    row = session.execute(select(t.ModelVersion.params, t.ModelVersion.arrays)
+                          .where(t.ModelVersion.id == version)).one()
+    if row.arrays is not None:
+        return tracker_from_bytes(row.arrays)
+    return SkillTracker.from_dict(row.params)
 
 
-class TrackerCache(ActiveVersionCache[SkillTracker]):
-    """The active skill tracker (see `ActiveVersionCache`)."""
+def store_tracker(session: Session, tracker: Tracker, *, info: dict[str, Any] | None = None,
+                  active: bool = True) -> int:
+    """Store a learner model as a new `tracker` version (the active one unless `active=False`)."""
+    from metatutor.learner.registry import tracker_to_bytes
+
+    if isinstance(tracker, SkillTracker):  # JSON parameters, readable in the database
+        return activate(session, "tracker", tracker.to_dict(), info=info, active=active)
+    params = {"kind": tracker.name, "items": tracker.n_items, "skills": tracker.n_skills}
+    return activate(session, "tracker", params, info={"model": tracker.name, **(info or {})}, active=active,
+                    arrays=tracker_to_bytes(tracker))
+
+
+class TrackerCache(ActiveVersionCache[Tracker]):
+    """The active learner model (see `ActiveVersionCache`)."""
 
     def __init__(self, ttl: float = 1.0) -> None:
         super().__init__("tracker", _tracker, lambda: ConfigError("no course loaded yet: POST /api/course first"), ttl)

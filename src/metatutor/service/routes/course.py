@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import File, Form, Request, UploadFile
 from sqlalchemy import select
 
-from metatutor.learner import SkillTracker
+from metatutor.learner import Tracker
 from metatutor.service import imports, store
 from metatutor.service import tables as t
 from metatutor.service.deps import PrincipalDep, SessionDep
@@ -16,7 +16,7 @@ from metatutor.service.security import require_admin
 router = api_router(tags=["course"])
 
 
-def _load(course: CourseIn, session: SessionDep, request: Request, tracker: SkillTracker | None = None) -> CoursePublic:
+def _load(course: CourseIn, session: SessionDep, request: Request, tracker: Tracker | None = None) -> CoursePublic:
     version = store.import_course(session, course, tracker)
     request.app.state.rebuilder.switched()
     return CoursePublic(skills=len(course.skills), prerequisites=len(course.prerequisites), items=len(course.items),

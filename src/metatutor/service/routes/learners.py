@@ -9,7 +9,7 @@ from fastapi import HTTPException, Query, Request, Response
 
 from metatutor.feedback.report import learner_report, skill_statuses
 from metatutor.learner import LearnerState as TrackerState
-from metatutor.learner import SkillTracker
+from metatutor.learner import Tracker
 from metatutor.policy.path import learning_path
 from metatutor.service import kt, states, store
 from metatutor.service.deps import PrincipalDep, RebuilderDep, SessionDep, SettingsDep, TrackerDep
@@ -84,7 +84,7 @@ def post_responses(learner_id: PathName, body: ResponsesIn, session: SessionDep,
     return IngestPublic(**done.counts(), next=rec)
 
 
-def _recommend(tracker: SkillTracker, state: TrackerState, learner_id: str, policy: str) -> RecommendationPublic:
+def _recommend(tracker: Tracker, state: TrackerState, learner_id: str, policy: str) -> RecommendationPublic:
     rec = store.recommend(tracker, state, learner_id, policy)
     return RecommendationPublic(**{k: v for k, v in rec.to_dict().items() if k != "item_index"})
 

@@ -98,7 +98,7 @@ def admin_course(request: Request, session: SessionDep, csrf: Token = None,
                  per_template: Annotated[int, Form(ge=1, le=200)] = 20, course_file: Upload = None,
                  items: Upload = None, prerequisites: Upload = None, resources: Upload = None, logs: Upload = None,
                  format: Text = None) -> Response:
-    """Load a course; a new skill-tracker version becomes active."""
+    """Load a course; a new learner-model version becomes active."""
     person = _admin(request, session, csrf)
 
     def load() -> str:
@@ -120,7 +120,7 @@ def admin_course(request: Request, session: SessionDep, csrf: Token = None,
             done = course.put_course_from_logs(session, person.who, request, _need(logs, "the logs file"),
                                                format or None)
         return (f"Course loaded: {done.skills} skills, {done.prerequisites} prerequisites, {done.items} items "
-                f"(skill tracker version {done.model_version}).")
+                f"(learner model version {done.model_version}).")
 
     return _attempt(request, session, person, load)
 
@@ -175,9 +175,9 @@ def admin_models(request: Request, session: SessionDep, csrf: Token = None, mode
 @router.post("/admin/train", response_class=HTMLResponse)
 def admin_train(request: Request, session: SessionDep, csrf: Token = None,
                 kind: Annotated[Literal["tracker", "kt"], Form()] = "tracker",
-                model: Annotated[Literal["default", "attn", "dkt", "irt", "irt2pl", "pairs", "ensemble",
+                model: Annotated[Literal["default", "meta", "tracker", "attn", "dkt", "irt", "irt2pl", "pairs", "ensemble",
                                          "ensemble-pairs"], Form()] = "default") -> Response:
-    """Fit the skill tracker or a knowledge-tracing model on every stored response, as a background job."""
+    """Fit the learner model or a knowledge-tracing model on every stored response, as a background job."""
     person = _admin(request, session, csrf)
 
     def train() -> str:

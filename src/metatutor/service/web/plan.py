@@ -13,20 +13,20 @@ from typing import Any
 
 import numpy as np
 
-from metatutor.learner import LearnerState, SkillTracker
+from metatutor.learner import LearnerState, Tracker
 from metatutor.policy.base import Recommendation
 from metatutor.policy.path import learning_path
 from metatutor.service import store
 from metatutor.service.web.wording import skill_name, student_reason
 
 
-def open_skills(tracker: SkillTracker, mastery: np.ndarray) -> np.ndarray:
+def open_skills(tracker: Tracker, mastery: np.ndarray) -> np.ndarray:
     """(S,) bool: skills whose prerequisites are all mastered (or that have none)."""
     done = mastery >= tracker.mastery_threshold
     return np.array([bool(done[tracker.prereq[k]].all()) for k in range(tracker.n_skills)], dtype=bool)
 
 
-def recommend(tracker: SkillTracker, state: LearnerState, learner: str) -> Recommendation:
+def recommend(tracker: Tracker, state: LearnerState, learner: str) -> Recommendation:
     """The default policy's next item among the open skills of the goals (all of them when none is open),
     never one of the learner's last `RECENT` answers when the skill has another."""
     m = tracker.mastery(state)
@@ -43,7 +43,7 @@ def recommend(tracker: SkillTracker, state: LearnerState, learner: str) -> Recom
 RECENT = 20  # answers after which an item may come back
 
 
-def fresh(tracker: SkillTracker, state: LearnerState, rec: Recommendation) -> Recommendation:
+def fresh(tracker: Tracker, state: LearnerState, rec: Recommendation) -> Recommendation:
     """`rec`, or when its item was among the last `RECENT` answers, the item of the same skill not answered
     recently whose predicted success is nearest (the policy plans on skills; seeing the question just
     answered again teaches little and reads as a fault)."""
@@ -78,7 +78,7 @@ class Plan:
         return rec
 
 
-def make_plan(tracker: SkillTracker, state: LearnerState, learner: str, *, n_items: int = 3, n_skills: int = 4) -> Plan:
+def make_plan(tracker: Tracker, state: LearnerState, learner: str, *, n_items: int = 3, n_skills: int = 4) -> Plan:
     m = tracker.mastery(state)
     threshold = tracker.mastery_threshold
     items: list[dict[str, Any]] = []

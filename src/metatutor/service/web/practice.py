@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from metatutor.errors import ConfigError
 from metatutor.feedback.report import SkillStatus, skill_statuses
-from metatutor.learner import LearnerState, SkillTracker
+from metatutor.learner import LearnerState, Tracker
 from metatutor.service import states, tutoring
 from metatutor.service.deps import RebuilderDep, SessionDep, SettingsDep, TrackerDep
 from metatutor.service.schemas import ResponseIn
@@ -59,7 +59,7 @@ def read_state(session: SessionDep, model: TrackerDep, settings: SettingsDep, re
         raise HTTPException(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
 
 
-def ordered_skills(tracker: SkillTracker, state: LearnerState, plan: Plan | None = None) -> list[SkillStatus]:
+def ordered_skills(tracker: Tracker, state: LearnerState, plan: Plan | None = None) -> list[SkillStatus]:
     """The learner's own skills first (practised, then those on their plan), then the rest; within each,
     prerequisites first and ids in natural order (s2 before s10)."""
     depth: dict[str, int] = {}
@@ -87,7 +87,7 @@ def item_context(session: SessionDep, learner: str, item_id: str, *, typed: list
             "hints_available": view["hints_available"], "typed": typed or [], "shown": round(time.time(), 3)}
 
 
-def practice_context(session: SessionDep, tracker: SkillTracker, state: LearnerState, learner: str, answers_n: int,
+def practice_context(session: SessionDep, tracker: Tracker, state: LearnerState, learner: str, answers_n: int,
                      person: Principal, *, before: LearnerState | None = None, result: dict[str, Any] | None = None,
                      retry: str | None = None, typed: list[str] | None = None) -> dict[str, Any]:
     plan = make_plan(tracker, state, learner)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from metatutor.feedback.at_risk import at_risk
 from metatutor.feedback.class_report import class_report
 from metatutor.feedback.report import learner_report, skill_statuses
-from metatutor.learner import LearnerState, SkillTracker
+from metatutor.learner import LearnerState, Tracker
 from metatutor.service import kt, store
 from metatutor.service import tables as t
 from metatutor.service.deps import RebuilderDep, SessionDep, SettingsDep, TrackerDep
@@ -35,7 +35,7 @@ SkillView = Annotated[Literal["practised", "weakest", "all"], Query()]
 Filter = Annotated[str | None, Query(max_length=100)]
 
 
-def pick_skills(tracker: SkillTracker, states: dict[str, LearnerState], *, view: str = "practised", q: str | None = None,
+def pick_skills(tracker: Tracker, states: dict[str, LearnerState], *, view: str = "practised", q: str | None = None,
                 limit: int = HEATMAP_SKILLS) -> tuple[list[str], int]:
     """The skills the heatmap shows (prerequisites first, then in natural order) and how many matched."""
     names = [str(s) for s in tracker.skill_ids]
@@ -97,7 +97,7 @@ def class_page(request: Request, session: SessionDep, model: TrackerDep, setting
                 curves_spec=charts.curves_chart(tracker, learner_states))
 
 
-def _class_csv(tracker: SkillTracker, states: dict[str, LearnerState], teacher: str) -> Response:
+def _class_csv(tracker: Tracker, states: dict[str, LearnerState], teacher: str) -> Response:
     rows = []
     for learner in natural(states):
         for s in skill_statuses(tracker, states[learner]):
@@ -143,7 +143,7 @@ def learner_page(request: Request, learner_id: PathName, session: SessionDep, mo
                 mastery_spec=charts.mastery_chart([s.__dict__ for s in skills[:CHART_SKILLS]]))
 
 
-def _learner_csv(session: SessionDep, tracker: SkillTracker, state: LearnerState, learner: str, table: str) -> Response:
+def _learner_csv(session: SessionDep, tracker: Tracker, state: LearnerState, learner: str, table: str) -> Response:
     if table == "answers":
         rows = [[r["timestamp"], r["item"], r["answer"], r["verdict"], r["misconception"], r["hints"], r["seconds"],
                  int(r["correct"]), r["event"]] for r in answers.recent_answers(session, learner, limit=100_000)]
