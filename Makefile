@@ -1,7 +1,9 @@
 # metatutor's two commands, and a few more. Each creates the virtual environment .venv on first use.
 #
 #   make demo        the service and its dashboard on simulated learners (prints the URL and the keys)
-#   make test        what CI runs: ruff, mypy, the documentation site (--strict) and the whole test suite
+#   make test        what CI runs: ruff, mypy, the documentation site (--strict) and every test but the slow
+#                    ones, on every core (pytest-xdist; JOBS=1 for one process)
+#   make test-all    the same with the slow tests too (model fits and studies of a minute or more)
 #   make test-fast   the quick subset: no slow, browser, PostgreSQL or real-data tests
 #   make docs        the documentation site into site/ (mkdocs build --strict); `make serve-docs` to browse it
 #   make build       the sdist and the wheel into dist/ (python -m build)
@@ -19,18 +21,24 @@ TORCH ?= torch==2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 PIP := $(BIN)/python -m pip
 FAST := not slow and not browser and not realdata and not postgres
+JOBS ?= auto
+# each test file on one worker: a file's fitted models (module fixtures) are fitted once
+XDIST := -n $(JOBS) --dist loadfile
 
-.PHONY: demo test test-fast lint docs serve-docs build venv clean
+.PHONY: demo test test-all test-fast lint docs serve-docs build venv clean
 
 demo: $(VENV)/.service
 	$(BIN)/metatutor demo $(ARGS)
 
 test: $(VENV)/.dev lint docs
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "not slow" $(ARGS)
+
+test-all: $(VENV)/.dev lint docs
+	$(BIN)/python -m pytest $(XDIST) $(ARGS)
 
 test-fast: $(VENV)/.dev
 	$(BIN)/ruff check src tests examples benchmarks
-	$(BIN)/python -m pytest -m "$(FAST)" $(ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "$(FAST)" $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests examples benchmarks

@@ -86,8 +86,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Marks from what a test needs, so that `make test-fast` (-m "not slow and not browser and not realdata
     and not postgres") can leave it out: the real datasets (the `shared_data` fixture) mark `realdata`, the
     service's PostgreSQL runs (the `settings` fixture's `postgresql` case, tests/service/test_instances.py)
-    `postgres` (and one xdist group: they share one database), the dashboard's selenium tests
-    (tests/service/test_dashboard.py) `browser`."""
+    `postgres` (they also carry, where they are declared, one xdist group: they share one database), the
+    dashboard's selenium tests (tests/service/test_dashboard.py) `browser`."""
     for item in items:
         if "shared_data" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.realdata)
@@ -95,6 +95,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.path.name == "test_instances.py" or (callspec is not None and
                                                      callspec.params.get("settings") == "postgresql"):
             item.add_marker(pytest.mark.postgres)
-            item.add_marker(pytest.mark.xdist_group("postgres"))  # one database: one worker under xdist
         if item.path.name == "test_dashboard.py":
             item.add_marker(pytest.mark.browser)

@@ -32,6 +32,7 @@ def test_assist2009_multiskill_positions_merged(shared_data: Path) -> None:
     assert 0.1 < whole.merged_rows / (whole.merged_rows + len(whole)) < 0.25  # ~15% of positions are expansions
 
 
+@pytest.mark.slow
 def test_one_fold_question_level(shared_data: Path) -> None:
     split = DatasetFolder(shared_data / "assist2009_pid").fold_split(1)
     for name, floor in (("irt", 0.74), ("bestlr", 0.75)):

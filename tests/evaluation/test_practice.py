@@ -59,6 +59,7 @@ def test_unknown_policy_and_missing_data_are_clear_errors() -> None:
         run_practice_benchmark(SMALL, ["random"], data="no/such/folder")
 
 
+@pytest.mark.slow
 def test_fitted_simulator_adds_rows_and_curves(csv_path: Path) -> None:
     config = PracticeConfig(n_learners=10, budget=8, seed=0)
     result = PracticeResult(config)

@@ -50,7 +50,39 @@ def start_server() -> Callable[..., subprocess.Popen[bytes]]:
     return _start_server
 
 
-POSTGRES = os.environ.get("METATUTOR_TEST_POSTGRES_URL")
+def _postgres_url() -> str | None:
+    """METATUTOR_TEST_POSTGRES_URL; under pytest-xdist, a database of this worker's own beside it (made on
+    first use), so that workers never drop each other's tables."""
+    base = os.environ.get("METATUTOR_TEST_POSTGRES_URL")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not base or not worker:
+        return base
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base)
+    name = f"{url.database}_{worker}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+POSTGRES = _postgres_url()
+
+
+@pytest.fixture(autouse=True)
+def _no_job_runner_outlives_its_test() -> Any:
+    """Apps made in a test stop polling for jobs when it ends: a runner left behind would claim the next
+    test's jobs on the same PostgreSQL schema."""
+    yield
+    try:
+        from metatutor.service.jobs import stop_runners
+    except ImportError:  # the service extra is not installed
+        return
+    stop_runners()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -72,3 +104,11 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     return Settings(database_url=POSTGRES, admin_key="admin-secret")
+
+
+@pytest.fixture()
+def postgres_url() -> str:
+    """The PostgreSQL database of this test run (this xdist worker's own); skips without one."""
+    if not POSTGRES:
+        pytest.skip("no PostgreSQL: set METATUTOR_TEST_POSTGRES_URL (.ci/run starts one with .ci/postgres)")
+    return POSTGRES

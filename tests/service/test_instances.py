@@ -21,9 +21,6 @@ from sqlalchemy import create_engine, text
 
 from metatutor.service.store import builtin_course
 
-POSTGRES = os.environ.get("METATUTOR_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(not POSTGRES, reason="no PostgreSQL: set METATUTOR_TEST_POSTGRES_URL "
-                                                     "(.ci/run starts one with .ci/postgres)")
 KEY = "instances-admin"
 
 
@@ -36,14 +33,13 @@ def _port() -> int:
 
 
 @pytest.fixture()
-def instances() -> Iterator[list[int]]:
-    assert POSTGRES is not None
-    engine = create_engine(POSTGRES)
+def instances(postgres_url: str) -> Iterator[list[int]]:
+    engine = create_engine(postgres_url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
-    env = {**os.environ, "METATUTOR_DATABASE_URL": POSTGRES, "METATUTOR_ADMIN_KEY": KEY, "METATUTOR_CACHE_SECONDS": "0.5"}
+    env = {**os.environ, "METATUTOR_DATABASE_URL": postgres_url, "METATUTOR_ADMIN_KEY": KEY, "METATUTOR_CACHE_SECONDS": "0.5"}
     ports, procs = [], []
     for _ in range(2):
         port = _port()
@@ -73,7 +69,7 @@ def _call(port: int, method: str, path: str, body: object = None) -> tuple[int, 
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-def test_two_instances_lose_no_update_and_count_nothing_twice(instances: list[int]) -> None:
+def test_two_instances_lose_no_update_and_count_nothing_twice(instances: list[int], postgres_url: str) -> None:
     a, b = instances
     assert _call(a, "POST", "/api/course", builtin_course(n_skills=4, items_per_skill=5))[0] == 200
     learners = [f"l{n}" for n in range(4)]
@@ -102,7 +98,7 @@ def test_two_instances_lose_no_update_and_count_nothing_twice(instances: list[in
     for name in learners:  # replays on the other instance are stored once
         replay = [{"event_id": e, "item": "i01-001", "correct": True} for e in sorted(acknowledged[name])[:5]]
         assert _call(b, "POST", f"/api/learners/{name}/responses", {"responses": replay})[1]["stored"] == 0
-    engine = create_engine(POSTGRES)  # type: ignore[arg-type]
+    engine = create_engine(postgres_url)
     with engine.connect() as conn:
         for name in learners:
             stored = [r[0] for r in conn.execute(text("SELECT event_id FROM responses WHERE learner_id = :n"),

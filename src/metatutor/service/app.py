@@ -120,7 +120,10 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     sys.setswitchinterval(app.state.settings.switch_interval_ms / 1000)
     app.state.jobs.wake()  # a served app polls for jobs queued by any instance
-    yield
+    try:
+        yield
+    finally:
+        app.state.jobs.stop()
 
 
 def _methods(app: FastAPI, scope: Scope) -> list[str]:

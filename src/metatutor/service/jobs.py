@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,7 @@ STALE_S = 60.0  # a running job whose heartbeat is older than this lost its inst
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 _stopping = threading.Event()
+_runners: weakref.WeakSet[JobRunner] = weakref.WeakSet()  # every runner of this process (`stop_runners`)
 _threads: set[threading.Thread] = set()
 _threads_lock = threading.Lock()
 
@@ -52,6 +54,12 @@ def stop_all(timeout: float = 30.0) -> None:
     for thread in running:
         thread.join(max(0.0, deadline - time.monotonic()))
     _stopping.clear()
+
+
+def stop_runners() -> None:
+    """Stop every job runner of this process from polling (a server's apps, or a test's)."""
+    for runner in list(_runners):
+        runner.stop()
 
 
 atexit.register(stop_all)
@@ -90,22 +98,33 @@ class JobRunner:
                  poll_s: float = 1.0) -> None:
         self.sessions, self.on_done, self.poll_s = sessions, on_done, poll_s
         self._wake = threading.Event()
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        _runners.add(self)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop polling (a job running now finishes first); `wake` starts polling again."""
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def wake(self) -> None:
         """Look for queued jobs now (and start polling, if this runner was not yet running)."""
         with self._lock:
+            self._stop.clear()
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="job-runner", daemon=True)
                 self._thread.start()
         self._wake.set()
 
     def _loop(self) -> None:
-        while True:
+        while not self._stop.is_set():
             self._wake.wait(self.poll_s)
             self._wake.clear()
-            if _stopping.is_set():
+            if _stopping.is_set() or self._stop.is_set():
                 continue
             try:
                 with self.sessions() as session:
