@@ -119,6 +119,37 @@ def _tree_cpu(pid: int) -> float:
     return round(total, 1)
 
 
+def _meta_for_builtin(out: Path) -> Path:
+    """The meta-learned learner model fitted on 300 learners simulated on the builtin course (as `metatutor
+    train --model default` fits one on logs), saved to `out`."""
+    from metatutor.data.simulator import Simulator
+    from metatutor.data.splits import holdout_split
+    from metatutor.learner.registry import fit_for_course
+
+    logs = Simulator(random_state=0).simulate(300, (30, 150))
+    fit_on, valid_on = holdout_split(logs, valid_fraction=0.2, random_state=0)
+    fit_for_course("meta", fit_on, valid_on, logs, random_state=0).save(out)
+    return out
+
+
+def _upload_learner_model(conn: http.client.HTTPConnection, folder: Path) -> dict:
+    """POST /api/models/learner with the saved model's files (multipart)."""
+    boundary = "metatutor-load-boundary"
+    parts = []
+    for field, name in (("model", "learner.json"), ("arrays", "arrays.safetensors")):
+        if (folder / name).exists():
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+                         f"Content-Type: application/octet-stream\r\n\r\n".encode() + (folder / name).read_bytes() + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    conn.request("POST", "/api/models/learner", body=body,
+                 headers={"X-API-Key": KEY, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    res = conn.getresponse()
+    payload = res.read()
+    if res.status >= 400:
+        raise RuntimeError(f"uploading {folder}: {res.status} {payload[:300]!r}")
+    return json.loads(payload)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--learners", type=int, default=50)
@@ -131,6 +162,10 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=0.0, help="aimed answers/s of all learners (0: closed loop)")
     ap.add_argument("--client", choices=("asyncio", "threads"), default="asyncio")
     ap.add_argument("--database-url")
+    ap.add_argument("--learner-model", type=Path,
+                    help="a saved learner model (metatutor train --model default) to serve: uploaded to "
+                         "POST /api/models/learner after the course; `meta` trains one first on learners simulated on "
+                         "the course (flows one and two)")
     ap.add_argument("--json")
     args = ap.parse_args()
     probe = _cpu_probe()
@@ -150,6 +185,10 @@ def main() -> None:
         else:
             course, first = builtin_course(), "i01-001"
         _call(admin, "POST", "/api/course", course)
+        served_model = "tracker"
+        if args.learner_model is not None:
+            folder = _meta_for_builtin(tmp / "meta") if str(args.learner_model) == "meta" else args.learner_model
+            served_model = _upload_learner_model(admin, folder)["info"]["model"]
         stamp = int(time.time())
         names = [f"load{j:03d}-{stamp}" for j in range(args.learners)]
         ports = {name: servers[j % len(servers)].port for j, name in enumerate(names)}  # type: ignore[attr-defined]
@@ -253,7 +292,7 @@ def main() -> None:
         client_cpu = round(time.process_time() - client_before, 1)
     both = lat["answer"] + lat["next"]
     out = {"database": url.split(":", 1)[0], "flow": args.flow, "workers": args.workers, "instances": args.instances,
-           "warmup_s": args.warmup,
+           "warmup_s": args.warmup, "learner_model": served_model,
            "learners": args.learners, "seconds": round(elapsed, 1), "connections_per_worker": spread,
            "answers_per_s": len(lat["answer"]) / elapsed, "requests_per_s": len(both) / elapsed,
            **{f"{k}_ms_{q}": float(np.percentile(v, p)) for k, v in lat.items()
