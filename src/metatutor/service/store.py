@@ -48,12 +48,11 @@ def import_course(session: Session, course: CourseIn, tracker: Tracker | None = 
 
 def _trained_for(session: Session, course: CourseIn, graph: SkillGraph) -> Tracker | None:
     """The active learner model on the new course, when it is a trained one (not the skill tracker)."""
-    try:
-        _, current = TrackerCache(ttl=0).get(session)
-    except ConfigError:  # no course yet
+    trained = session.scalar(select(t.ModelVersion.arrays.is_not(None)).where(
+        t.ModelVersion.active.is_(True), t.ModelVersion.kind == "tracker"))
+    if not trained:  # no course yet, or the skill tracker (not read: a big course's JSON takes a while)
         return None
-    if isinstance(current, SkillTracker):
-        return None
+    _, current = TrackerCache(ttl=0).get(session)
     difficulty = {i.id: float(i.meta["difficulty"]) for i in course.items
                   if isinstance((i.meta or {}).get("difficulty"), int | float)}
     return current.with_course(CourseMap(graph, [i.id for i in course.items], [i.skills for i in course.items]),
