@@ -926,7 +926,7 @@ def demo(
 ) -> None:
     """The whole service on one machine: a SQLite database, the built-in maths course (or --data), the
     meta-learned learner model and a knowledge-tracing model trained on simulated learners at first start
-    (under a minute, each step printed), a class with a teacher, and the dashboard at the printed URL with a demo learner's,
+    (about ten seconds, each step printed), a class with a teacher, and the dashboard at the printed URL with a demo learner's,
     teacher's and admin's key. Serves until interrupted."""
     import socket
 
