@@ -190,6 +190,7 @@ PAGES: list[Row] = [
     ("POST", "/admin/course", lambda w: {"source": "json"}, {**PAGE_ADMIN, "admin": 422}),
     ("POST", "/admin/roster", lambda w: None, {**PAGE_ADMIN, "admin": 422}),
     ("POST", "/admin/models", lambda w: None, {**PAGE_ADMIN, "admin": 422}),
+    ("POST", "/admin/learner-model", lambda w: None, {**PAGE_ADMIN, "admin": 422}),
     ("POST", "/admin/learners", lambda w: {"learner": "new", "teacher": "t1"}, PAGE_ADMIN),
     ("POST", "/admin/train", lambda w: {"kind": "kt"}, {**PAGE_ADMIN, "admin": 422}),  # no answers to learn from
     ("POST", "/admin/activate", lambda w: {"version": 1}, PAGE_ADMIN),

@@ -332,3 +332,26 @@ def test_text_helpers() -> None:
 def test_csv_cells_that_look_like_formulas_are_text() -> None:
     res = csv_response(["a", "b"], [["=cmd()", "-5"], ["@x", "+2.5"], ["-x", None]], "r.csv")
     assert res.body.decode().splitlines() == ["a,b", "'=cmd(),-5", "'@x,+2.5", "'-x,"]
+
+
+def test_the_admin_page_uploads_the_learner_model_every_decision_reads(client: TestClient, tmp_path: Path) -> None:
+    from metatutor.data.simulator import Simulator, SimulatorConfig
+    from metatutor.data.splits import holdout_split
+    from metatutor.learner.registry import fit_for_course
+
+    _login(client, "admin-secret")
+    logs = Simulator(SimulatorConfig(n_skills=3, items_per_skill=4), random_state=0).simulate(30, (10, 20))
+    fit_on, valid_on = holdout_split(logs, valid_fraction=0.2, random_state=0)
+    folder = fit_for_course("meta", fit_on, valid_on, logs, max_epochs=1,
+                            settings={"meta_steps": 3, "eval_every": 3}).save(tmp_path / "learner")
+    files = {"model": ("learner.json", (folder / "learner.json").read_bytes()),
+             "arrays": ("arrays.safetensors", (folder / "arrays.safetensors").read_bytes())}
+    csrf = _csrf(client.get("/admin").text)
+    done = client.post("/admin/learner-model", data={"csrf": csrf}, files=files)  # the admin's page, not curl
+    assert done.status_code == 200 and "Learner model (meta)" in done.text and "made active" in done.text
+    active = [v for v in client.get("/api/models", headers=ADMIN).json() if v["kind"] == "tracker" and v["active"]]
+    assert [v["info"]["model"] for v in active] == ["meta"]
+    assert client.get("/api/learners/a/next", headers=ADMIN).status_code == 200
+    bad = client.post("/admin/learner-model", data={"csrf": _csrf(client.get("/admin").text)},
+                      files={"model": ("learner.json", b"{}")})
+    assert bad.status_code == 422 and "holds an unknown learner model" in html.unescape(bad.text)  # said on the page

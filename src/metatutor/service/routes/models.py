@@ -158,8 +158,8 @@ def upload_learner_model(model: Annotated[UploadFile, File(description="The lear
             (Path(tmp) / "arrays.safetensors").write_bytes(arrays.file.read())
         try:
             uploaded = load_tracker(tmp)
-        except ConfigError:
-            raise
+        except ConfigError as exc:  # named after the upload, not the server's temporary folder
+            raise ConfigError(str(exc).replace(tmp, "the upload")) from None
         except Exception as exc:  # not JSON, not safetensors, wrong sizes: the upload is not a saved model
             raise ConfigError(f"upload a saved learner model's learner.json (and arrays.safetensors) "
                               f"({type(exc).__name__})") from None

@@ -172,6 +172,21 @@ def admin_models(request: Request, session: SessionDep, csrf: Token = None, mode
     return _attempt(request, session, person, load)
 
 
+@router.post("/admin/learner-model", response_class=HTMLResponse)
+def admin_learner_model(request: Request, session: SessionDep, csrf: Token = None, model: Upload = None,
+                        arrays: Upload = None) -> Response:
+    """Upload the learner model every decision reads, as `metatutor train` saved it (it becomes the active one)."""
+    person = _admin(request, session, csrf)
+
+    def load() -> str:
+        done = models.upload_learner_model(_need(model, "the model's learner.json"), session, person.who, request,
+                                           arrays=_given(arrays), activate=True)
+        return (f"Learner model ({done['info']['model']}) stored as version {done['id']} and made active; it knows "
+                f"{done['info']['course_items_known']} of the course's {done['info']['course_items']} items.")
+
+    return _attempt(request, session, person, load)
+
+
 @router.post("/admin/train", response_class=HTMLResponse)
 def admin_train(request: Request, session: SessionDep, csrf: Token = None,
                 kind: Annotated[Literal["tracker", "kt"], Form()] = "tracker",
