@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from metatutor.assessment.bank import ItemBank
 from metatutor.data.responses import Responses
-from metatutor.learner import CourseMap, SkillGraph, SkillTracker, Tracker
+from metatutor.learner import SkillGraph, SkillTracker, Tracker
 from metatutor.models.base import LearnerModel
 from metatutor.models.serving import ServedModel
 from metatutor.service import kt, states, store, versions
@@ -115,21 +115,18 @@ def _build_maths(session: Session, *, learners: int, classmates: int, seed: int,
     say(f"stored the course, the models, an item bank of {len(bank)} predicted difficulties and the class")
 
 
-def meta_learned(responses: Responses, course: CourseIn, *, seed: int, max_epochs: int = DEMO_EPOCHS,
-                 meta_steps: int = DEMO_META_STEPS) -> Tracker:
+def meta_learned(responses: Responses, course: CourseIn | None = None, *, seed: int,
+                 max_epochs: int = DEMO_EPOCHS, meta_steps: int = DEMO_META_STEPS) -> Tracker:
     """The meta-learned learner model fitted on `responses` (a fifth of the learners early-stop it), over
-    every item of the course: one never answered is predicted from its skills and its template's difficulty."""
+    every item of `course` (one never answered is predicted from its skills and its template's difficulty),
+    or over the items of `responses` without one."""
     from metatutor.data.splits import holdout_split
     from metatutor.learner.registry import fit_for_course
 
     fit_on, valid_on = holdout_split(responses, valid_fraction=0.2, random_state=seed)
     fitted = fit_for_course("meta", fit_on, valid_on, responses, random_state=seed, max_epochs=max_epochs,
                             settings={"meta_steps": meta_steps, "eval_every": max(meta_steps // 4, 1)})
-    graph = SkillGraph.from_edges(course.prerequisites, course.skills)
-    difficulty = {i.id: float(i.meta["difficulty"]) for i in course.items
-                  if isinstance((i.meta or {}).get("difficulty"), int | float)}
-    return fitted.with_course(CourseMap(graph, [i.id for i in course.items], [i.skills for i in course.items]),
-                              difficulty)
+    return fitted if course is None else store.on_course(fitted, course)
 
 
 def _whole_course(fitted: SkillTracker, course: CourseIn) -> SkillTracker:
@@ -181,12 +178,7 @@ def _build_from_data(session: Session, data: Responses, *, classmates: int, seed
     tracker: Tracker = SkillTracker.fit(train, random_state=seed)
     if learner_model != "tracker":
         say(f"meta-training the learner model on {len(ids) - classmates} learners…")
-        from metatutor.data.splits import holdout_split
-        from metatutor.learner.registry import fit_for_course
-
-        fit_on, valid_on = holdout_split(train, valid_fraction=0.2, random_state=seed)
-        tracker = fit_for_course("meta", fit_on, valid_on, train, random_state=seed, max_epochs=DEMO_EPOCHS,
-                                 settings={"meta_steps": DEMO_META_STEPS, "eval_every": DEMO_META_STEPS // 4})
+        tracker = meta_learned(train, seed=seed)
     say(f"fitted the learner model ({tracker.name}) on {len(ids) - classmates} learners ({tracker.n_skills} "
         f"skills, {tracker.n_items} items)")
     counts = np.bincount(train.item, minlength=train.n_items)

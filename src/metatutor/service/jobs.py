@@ -216,10 +216,10 @@ def train_tracker(*, activate: bool, seed: int = 0, model: str = "default", max_
         if tracker_class(model).name == "tracker":
             tracker = SkillTracker.fit(responses, current.graph, random_state=seed)
             fitted = tracker.to_dict()
-            base = SkillTracker(graph=current.graph, item_ids=list(current.item_ids),
-                                item_skills=current.course.item_skill_names()).to_dict()
-            if isinstance(current, SkillTracker):  # items nobody answered keep the current parameters' defaults
-                base = current.to_dict()
+            # items nobody answered keep the current skill tracker's offsets (after a trained model: defaults)
+            base = current.to_dict() if isinstance(current, SkillTracker) else SkillTracker(
+                graph=current.graph, item_ids=list(current.item_ids), item_skills=current.course.item_skill_names()
+            ).to_dict()
             info["items_answered"] = len(fitted["items"])
             report(0.9, "storing the new version")
             info["seconds"] = round(time.perf_counter() - began, 2)

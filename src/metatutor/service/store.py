@@ -53,9 +53,16 @@ def _trained_for(session: Session, course: CourseIn, graph: SkillGraph) -> Track
     if not trained:  # no course yet, or the skill tracker (not read: a big course's JSON takes a while)
         return None
     _, current = TrackerCache(ttl=0).get(session)
+    return on_course(current, course, graph)
+
+
+def on_course(tracker: Tracker, course: CourseIn, graph: SkillGraph | None = None) -> Tracker:
+    """A trained learner model over every item of `course`: an item it never saw is predicted from its skills
+    and its `meta.difficulty` (logits), where given."""
+    graph = graph or SkillGraph.from_edges(course.prerequisites, course.skills)
     difficulty = {i.id: float(i.meta["difficulty"]) for i in course.items
                   if isinstance((i.meta or {}).get("difficulty"), int | float)}
-    return current.with_course(CourseMap(graph, [i.id for i in course.items], [i.skills for i in course.items]),
+    return tracker.with_course(CourseMap(graph, [i.id for i in course.items], [i.skills for i in course.items]),
                                difficulty)
 
 
