@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from metatutor.service.app import create_app
 from metatutor.service.settings import Settings
 from metatutor.service.store import builtin_course
-from metatutor.service.tables import ApiKey, Response
+from metatutor.service.tables import ApiKey, LearnerState, Response
 
 ADMIN = {"X-API-Key": "admin-secret"}
 ITEM = "i01-001"
@@ -89,6 +89,22 @@ def test_a_rebuilt_state_equals_the_state_built_answer_by_answer(client: TestCli
     assert rebuilt["answers"] == online["answers"] == len(times)
     for a, b in zip(online["skills"], rebuilt["skills"], strict=True):
         assert a["mastery"] == pytest.approx(b["mastery"], abs=1e-12) and a["skill"] == b["skill"]
+
+
+def test_a_course_upload_switches_active_learners_states_with_it(client: TestClient) -> None:
+    body = {"responses": [{"event_id": f"e{n}", "item": f"i0{1 + n % 3}-00{1 + n // 3}", "correct": n % 2 == 0,
+                           "timestamp": 1_700_000_000.0 + 60 * n} for n in range(6)]}
+    assert client.post("/api/learners/L1/responses", json=body, headers=ADMIN).status_code == 200
+    before = client.get("/api/learners/L1/state", headers=ADMIN).json()
+    client.app.state.rebuilder.request_many = lambda _learners: None  # type: ignore[attr-defined]  # no rebuild after it
+    version = client.post("/api/course", json=_course(), headers=ADMIN).json()["model_version"]
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        row = session.get(LearnerState, "L1")
+        assert row is not None and row.model_version == version and row.answers == 6  # stored with the switch
+    after = client.get("/api/learners/L1/state", headers=ADMIN).json()
+    assert after["answers"] == 6
+    for a, b in zip(before["skills"], after["skills"], strict=True):
+        assert a["mastery"] == pytest.approx(b["mastery"], abs=1e-12)
 
 
 # ----- 2. limits and long work ----------------------------------------------------------------------

@@ -196,7 +196,7 @@ def _build_from_data(session: Session, data: Responses, *, classmates: int, seed
 def _build(session: Session, course: CourseIn, tracker: Tracker, bank: ItemBank,
            answers: dict[str, list[ResponseIn]], keep_history: int, kt_model: LearnerModel, *,
            bank_info: dict[str, Any]) -> None:
-    version = store.import_course(session, course, tracker)
+    version, _ = store.import_course(session, course, tracker)
     versions.activate(session, "bank", bank.to_dict(), info=bank_info)
     served = ServedModel(kt_model)
     kt.store_model(session, served, info={"source": "demo", "model": kt_model.name,

@@ -28,6 +28,7 @@ from starlette.middleware.body_limit import RequestBodyLimitResponder
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from metatutor.service.pacing import serving
 from metatutor.service.schemas import Problem
 
 UPLOAD_PATHS = ("/api/course", "/api/course/csv", "/api/course/logs", "/api/roster/oneroster", "/api/models/kt",
@@ -202,7 +203,8 @@ class Guard:
                 "detail": f"the body is {length} bytes; this service accepts at most {limit} bytes here"})
             await response(scope, receive, send_with_headers)
             return
-        await RequestBodyLimitResponder(self.app, limit)(scope, receive, send_with_headers)
+        with serving():
+            await RequestBodyLimitResponder(self.app, limit)(scope, receive, send_with_headers)
 
 
 def _content_length(scope: Scope) -> int | None:

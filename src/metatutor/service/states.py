@@ -34,7 +34,7 @@ from metatutor.learner import LearnerState as TrackerState
 from metatutor.learner import Tracker
 from metatutor.service import tables as t
 from metatutor.service.db import write_lock
-from metatutor.service.pacing import pace
+from metatutor.service.pacing import background, pace
 from metatutor.service.schemas import ResponseIn
 from metatutor.service.versions import TrackerCache
 
@@ -148,6 +148,56 @@ def _write_state(session: Session, learner_id: str, row: Any, values: dict[str, 
     changed = session.execute(_UPDATE_STATE, {**values, "b_learner": learner_id, "b_last": row.last_response,
                                               "b_version": row.model_version})
     return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
+
+
+@dataclass
+class Prepared:
+    """A recently active learner's state under a model that is not active yet, stepped from their stored
+    responses before the switch (`prepare`), and the stored row it replaces (the condition of the write)."""
+
+    learner_id: str
+    state: TrackerState
+    answers: int
+    cursor: int
+    row: Any
+
+
+def prepare(sessions: sessionmaker[Session], tracker: Tracker, *, budget_s: float = 1.0,
+            max_answers: int = 2_000) -> list[Prepared]:
+    """Before a switch to `tracker`: the states of the most recently active learners (newest answer first)
+    with at most `max_answers` answers, stepped under it for up to `budget_s` seconds. Stored in the
+    switch's own transaction (`store_prepared`), they spare those learners the rebuild after it. Reads only,
+    in a session of its own."""
+    out: list[Prepared] = []
+    began = time.perf_counter()
+    with sessions() as session:
+        rows = session.execute(select(STATES.c.learner_id, STATES.c.model_version, STATES.c.last_response)
+                               .where(STATES.c.answers <= max_answers)
+                               .order_by(STATES.c.last_response.desc()).limit(10_000)).all()
+        for row in rows:
+            if time.perf_counter() - began > budget_s:
+                break
+            stored = session.execute(_AFTER, {"b_learner": row.learner_id, "b_after": 0,
+                                              "b_limit": max_answers + 1}).all()
+            if len(stored) > max_answers or not stored:
+                continue
+            state = tracker.new_state()
+            for r in stored:
+                _step(tracker, state, r.item_id, r.correct, r.timestamp)
+            out.append(Prepared(row.learner_id, state, len(stored), stored[-1].id, row))
+    return out
+
+
+def store_prepared(session: Session, tracker: Tracker, version: int, prepared: list[Prepared], *,
+                   keep_history: int) -> int:
+    """Write `prepare`'s states under `version` in the caller's transaction (not committed here); a learner
+    who answered since keeps their stored row, and is rebuilt as usual. The number written."""
+    written = 0
+    for p in prepared:
+        values = {"model_version": version, "state": tracker.state_to_dict(p.state, keep_history=keep_history),
+                  "answers": p.answers, "last_response": p.cursor}
+        written += _write_state(session, p.learner_id, p.row, values)
+    return written
 
 
 @dataclass
@@ -278,9 +328,13 @@ class Rebuilder:
                 self._thread.start()
             self._lock.notify()
 
-    def switched(self) -> None:
-        """A new tracker version is active: rebuild every learner's state under it, in the background."""
-        self.trackers.invalidate()
+    def switched(self, active: tuple[int, Tracker] | None = None) -> None:
+        """A new tracker version is active: rebuild every learner's state under it, in the background.
+        `active`: the version and the model it stores, when the caller has just built it (not read back)."""
+        if active is not None:
+            self.trackers.put(*active)
+        else:
+            self.trackers.invalidate()
         with self.sessions() as session:
             version, _ = self.trackers.get(session)
             self.request_many(self.stale(session, version))
@@ -310,7 +364,8 @@ class Rebuilder:
                     return
                 learner_id = self._queue.pop(0)
             try:
-                self.catch_up(learner_id)
+                with background():
+                    self.catch_up(learner_id)
             except Exception:  # the next read asks again
                 log.exception("rebuilding the state of a learner failed")
             finally:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from metatutor.data.responses import Responses
 from metatutor.errors import ConfigError
@@ -18,6 +18,7 @@ from metatutor.learner import LearnerState as TrackerState
 from metatutor.policy import make_policy
 from metatutor.policy.base import Recommendation
 from metatutor.policy.resources import Resource, ResourceCatalog
+from metatutor.service import states
 from metatutor.service import tables as t
 from metatutor.service.db import scrub
 from metatutor.service.pacing import pace
@@ -25,14 +26,20 @@ from metatutor.service.schemas import CourseIn
 from metatutor.service.versions import TrackerCache, store_tracker
 
 
-def import_course(session: Session, course: CourseIn, tracker: Tracker | None = None) -> int:
+def import_course(session: Session, course: CourseIn, tracker: Tracker | None = None, *,
+                  sessions: sessionmaker[Session] | None = None, keep_history: int = 200,
+                  inline: int = 2_000) -> tuple[int, Tracker]:
     """Replace the course and activate a learner model for it: `tracker` if given; else the active one
     when it was trained (the meta-learned model keeps what it learned; new items are predicted from their
-    skills and their `meta.difficulty`); else a skill tracker with default parameters."""
+    skills and their `meta.difficulty`); else a skill tracker with default parameters. The new version and
+    the model it stores. With `sessions`, the most recently active learners' states (those a read would
+    step in itself: up to `inline` answers) are stepped under the new model first and switch with it
+    (`states.prepare`), so their next request has nothing to rebuild."""
     graph = SkillGraph.from_edges(course.prerequisites, course.skills)
     if tracker is None:
         tracker = _trained_for(session, course, graph) or SkillTracker(
             graph=graph, item_ids=[i.id for i in course.items], item_skills=[i.skills for i in course.items])
+    prepared = states.prepare(sessions, tracker, max_answers=inline) if sessions is not None else []
     for table in (t.CourseResource, t.Prerequisite, t.Item, t.Skill):
         session.execute(delete(table))
     session.add_all(t.Skill(id=s) for s in course.skills)
@@ -43,7 +50,9 @@ def import_course(session: Session, course: CourseIn, tracker: Tracker | None = 
         pace()
         session.execute(insert(t.Item), items[start:start + 500])
     session.add_all(t.CourseResource(skill=r.skill, kind=r.kind, title=r.title, url=r.url) for r in course.resources)
-    return store_tracker(session, tracker)
+    version = store_tracker(session, tracker, before_commit=lambda v: states.store_prepared(
+        session, tracker, v, prepared, keep_history=keep_history))
+    return version, tracker
 
 
 def _trained_for(session: Session, course: CourseIn, graph: SkillGraph) -> Tracker | None:

@@ -8,6 +8,7 @@ tracker as JSON parameters (`params`)."""
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -33,9 +34,15 @@ class ActiveVersionCache(Generic[T]):
         self.version: int | None = None
         self.model: T | None = None
         self._checked = -math.inf
+        self._building = threading.Lock()  # one build per switch, however many requests see it at once
 
     def invalidate(self) -> None:
         self._checked = -math.inf
+
+    def put(self, version: int, model: T) -> None:
+        """`model` is what `version` stores, built here (the request that stored it): this process serves it
+        without reading it back."""
+        self.model, self.version, self._checked = model, version, time.monotonic()
 
     def cached(self) -> tuple[int, T] | None:
         """The active version as last checked, if that was within `ttl` (no database read, no build)."""
@@ -52,7 +59,9 @@ class ActiveVersionCache(Generic[T]):
         if active is None:
             raise self.missing()
         if active != self.version or self.model is None:  # the stored model is read only on a switch
-            self.model, self.version = self.build(session, active), active
+            with self._building:
+                if active != self.version or self.model is None:  # not built meanwhile by another request
+                    self.model, self.version = self.build(session, active), active
         self._checked = now
         return active, self.model
 
@@ -66,15 +75,15 @@ def _tracker(session: Session, version: int) -> Tracker:
 
 
 def store_tracker(session: Session, tracker: Tracker, *, info: dict[str, Any] | None = None,
-                  active: bool = True) -> int:
+                  active: bool = True, before_commit: Callable[[int], object] | None = None) -> int:
     """Store a learner model as a new `tracker` version (the active one unless `active=False`)."""
     from metatutor.learner.registry import tracker_to_bytes
 
     if isinstance(tracker, SkillTracker):  # JSON parameters, readable in the database
-        return activate(session, "tracker", tracker.to_dict(), info=info, active=active)
+        return activate(session, "tracker", tracker.to_dict(), info=info, active=active, before_commit=before_commit)
     params = {"kind": tracker.name, "items": tracker.n_items, "skills": tracker.n_skills}
     return activate(session, "tracker", params, info={"model": tracker.name, **(info or {})}, active=active,
-                    arrays=tracker_to_bytes(tracker))
+                    arrays=tracker_to_bytes(tracker), before_commit=before_commit)
 
 
 class TrackerCache(ActiveVersionCache[Tracker]):
@@ -85,14 +94,18 @@ class TrackerCache(ActiveVersionCache[Tracker]):
 
 
 def activate(session: Session, kind: str, params: dict[str, Any], *, info: dict[str, Any] | None = None,
-             active: bool = True, arrays: bytes | None = None) -> int:
+             active: bool = True, arrays: bytes | None = None,
+             before_commit: Callable[[int], object] | None = None) -> int:
     """Store a new model version of `kind`, the active one unless `active=False` (old ones stay, inactive);
-    `arrays`: a KT model's bytes."""
+    `arrays`: a KT model's bytes; `before_commit(version)` writes what must switch with it, in its
+    transaction."""
     version = t.ModelVersion(kind=kind, params=params, active=False, info=info, created=time.time(), arrays=arrays)
     session.add(version)
     session.flush()
     if active:
         switch(session, version.id)
+    if before_commit is not None:
+        before_commit(version.id)
     session.commit()
     return version.id
 

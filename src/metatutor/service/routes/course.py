@@ -17,8 +17,10 @@ router = api_router(tags=["course"])
 
 
 def _load(course: CourseIn, session: SessionDep, request: Request, tracker: Tracker | None = None) -> CoursePublic:
-    version = store.import_course(session, course, tracker)
-    request.app.state.rebuilder.switched()
+    settings = request.app.state.settings
+    version, stored = store.import_course(session, course, tracker, sessions=request.app.state.sessions,
+                                          keep_history=settings.keep_history, inline=settings.rebuild_inline)
+    request.app.state.rebuilder.switched((version, stored))
     return CoursePublic(skills=len(course.skills), prerequisites=len(course.prerequisites), items=len(course.items),
                         model_version=version)
 

@@ -168,9 +168,10 @@ def upload_learner_model(model: Annotated[UploadFile, File(description="The lear
         raise ConfigError("the model knows none of this course's items: was it trained on another course?")
     info = {"source": "upload", "model": uploaded.name, "course_items": current.n_items,
             "course_items_known": len(known)}
-    version = versions.store_tracker(session, uploaded.with_course(current.course), info=info, active=activate)
+    served = uploaded.with_course(current.course)
+    version = versions.store_tracker(session, served, info=info, active=activate)
     if activate:
-        request.app.state.rebuilder.switched()
+        request.app.state.rebuilder.switched((version, served))
     row = session.get(t.ModelVersion, version)
     assert row is not None
     return _version(row)
