@@ -119,6 +119,23 @@ def test_batches_and_bodies_are_bounded(client: TestClient, settings: Settings) 
         assert session.scalar(select(func.count()).select_from(Response)) == 0
 
 
+def test_an_overloaded_service_answers_503_not_500(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'p.db'}", admin_key="admin-secret", db_pool_size=1,
+                        db_pool_timeout=0.2)
+    c = TestClient(create_app(settings))
+    assert c.post("/api/course", json=_course(), headers=ADMIN).status_code == 200
+    engine = c.app.state.engine  # type: ignore[attr-defined]
+    held = [engine.connect(), engine.connect()]  # the pool and its overflow, all in use
+    try:
+        res = c.get("/api/keys", headers=ADMIN)
+        assert res.status_code == 503 and res.headers["retry-after"] == "1" and "busy" in res.json()["detail"]
+    finally:
+        for conn in held:
+            conn.close()
+    assert c.get("/api/keys", headers=ADMIN).status_code == 200
+    engine.dispose()
+
+
 def test_a_big_course_upload_needs_an_admin(settings: Settings) -> None:
     small = settings.model_copy(update={"max_body_bytes": 20_000})
     client = TestClient(create_app(small))

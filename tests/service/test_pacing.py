@@ -56,6 +56,12 @@ def test_a_request_loop_pauses_a_third_of_the_time(monkeypatch: pytest.MonkeyPat
     assert 0.25 < sum(slept) / work < 0.75  # one FOR_S per EVERY_S of work
 
 
+def test_calls_far_apart_are_separate_loops_and_never_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a pool thread serving one-answer requests: one call per request, the requests 30 ms apart
+    slept = _loop(_Clock(pacing.NEW_LOOP_S * 1.5), monkeypatch, 50)
+    assert slept == []
+
+
 def test_background_work_gives_way_while_requests_are_served(monkeypatch: pytest.MonkeyPatch) -> None:
     idle = _loop(_Clock(0.0005), monkeypatch, 400, background=True)
     busy = _loop(_Clock(0.0005), monkeypatch, 400, background=True, serving=True)

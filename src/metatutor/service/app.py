@@ -10,11 +10,13 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.types import Scope
 
@@ -43,7 +45,7 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
     """The application. `prepare=False` skips migrations and the admin-key bootstrap (done once by
     `metatutor serve` before it starts several worker processes)."""
     settings = settings or Settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, pool_timeout=settings.db_pool_timeout)
     app = FastAPI(title="metatutor", summary="An adaptive learning engine that meta-learns how each learner learns.",
                   docs_url=None, redoc_url=None, lifespan=_lifespan)
     app.state.settings = settings
@@ -89,6 +91,11 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
         return JSONResponse(status_code=503, content={"detail": str(exc)},
                             headers={"Retry-After": str(exc.retry_after)})
 
+    @app.exception_handler(PoolTimeout)
+    async def _busy(_request: Request, _exc: PoolTimeout) -> JSONResponse:
+        return JSONResponse(status_code=503, headers={"Retry-After": "1"}, content={
+            "detail": "the service is busy (every database connection is in use): retry shortly"})
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         return await http.validation_error(request, exc)
@@ -119,6 +126,7 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     sys.setswitchinterval(app.state.settings.switch_interval_ms / 1000)
+    anyio.to_thread.current_default_thread_limiter().total_tokens = app.state.settings.threads
     app.state.jobs.wake()  # a served app polls for jobs queued by any instance
     try:
         yield

@@ -19,13 +19,17 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 WAL_SIZE_LIMIT = 64 * 2**20  # bytes of SQLite write-ahead log kept on disk when the log starts over
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20, pool_timeout: float = 10.0) -> Engine:
+    """An engine for `url`: at most `pool_size` connections (and as many more while busy), each request
+    waiting up to `pool_timeout` seconds for one."""
+    pool = {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": pool_timeout}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             private_file(Path(path))
+        memory = not path or path == ":memory:"  # one connection, shared (SQLAlchemy's pool for it)
         engine = create_engine(url, connect_args={"check_same_thread": False}, json_serializer=_dumps,
-                               json_deserializer=orjson.loads)
+                               json_deserializer=orjson.loads, **({} if memory else pool))
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -39,7 +43,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, json_serializer=_dumps, json_deserializer=orjson.loads)
+    return create_engine(url, pool_pre_ping=True, json_serializer=_dumps, json_deserializer=orjson.loads, **pool)
 
 
 def private_file(path: Path) -> None:

@@ -43,8 +43,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": Problem, "description": "The body is larger than the service accepts."},
     422: {"model": Problem, "description": "The request is not valid: what was wrong, and where."},
     429: {"model": Problem, "description": "Too many failed keys from this address: wait (Retry-After)."},
-    503: {"model": Problem, "description": "The learner's state is being rebuilt after a model switch: retry "
-          "(Retry-After)."},
+    503: {"model": Problem, "description": "The learner's state is being rebuilt after a model switch, or every "
+          "database connection is in use: retry (Retry-After)."},
 }
 
 

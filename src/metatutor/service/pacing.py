@@ -18,6 +18,9 @@ from collections.abc import Iterator
 
 EVERY_S, FOR_S = 0.002, 0.001  # a loop pauses FOR_S after each EVERY_S of work
 BACKGROUND_EVERY_S, BACKGROUND_FOR_S = 0.001, 0.004  # background work while requests are served
+# a call this long after the thread's previous one starts a new loop (a pool thread's next request):
+# a request that steps one answer never pauses
+NEW_LOOP_S = 0.02
 _turns = threading.local()
 _serving = [0]  # requests being served now (a list: changed in place, under _count)
 _count = threading.Lock()
@@ -49,9 +52,10 @@ def pace() -> None:
     """Call once per iteration of a long loop: it sleeps FOR_S once EVERY_S has passed since the last pause
     (never on the event loop's thread, which must not sleep)."""
     now = time.perf_counter()
-    last = getattr(_turns, "last", None)
+    last, previous = getattr(_turns, "last", None), getattr(_turns, "previous", None)
+    _turns.previous = now
     yielding = _serving[0] > 0 and getattr(_turns, "background", False)
-    if last is None or now - last > 1.0:  # the first iteration of a loop
+    if last is None or previous is None or now - previous > NEW_LOOP_S:  # the first iteration of a loop
         _turns.last = now
     elif now - last > (BACKGROUND_EVERY_S if yielding else EVERY_S) \
             and threading.current_thread() is not threading.main_thread():

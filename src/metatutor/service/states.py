@@ -265,6 +265,9 @@ def _ingest_once(session: Session, tracker: Tracker, version: int, batches: dict
         session.rollback()
         return {p.learner_id: Ingested(0, p.duplicates, p.loaded.answers if p.loaded else _count(session, p.learner_id),
                                        p.loaded.state if p.loaded else None) for p in plans}
+    # the states as stored, serialised before the writer lock is taken (the lock is held for the writes only)
+    stored = {p.learner_id: tracker.state_to_dict(p.loaded.state, keep_history=keep_history)
+              for p in plans if p.loaded is not None}
     out = {}
     with write_lock(session.get_bind().engine):
         try:
@@ -279,7 +282,7 @@ def _ingest_once(session: Session, tracker: Tracker, version: int, batches: dict
                     return None
                 answers = p.loaded.answers + len(p.new)
                 values = {"model_version": version, "answers": answers, "last_response": after[-1].id if after else
-                          p.loaded.cursor, "state": tracker.state_to_dict(p.loaded.state, keep_history=keep_history)}
+                          p.loaded.cursor, "state": stored[p.learner_id]}
                 if not _write_state(session, p.learner_id, p.loaded.row, values):
                     session.rollback()
                     return None
