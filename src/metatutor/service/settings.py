@@ -32,9 +32,9 @@ class Settings(BaseSettings):
     # database connections per worker process (idle ones kept), and how long a request waits for one when
     # all are in use before it is answered 503 with Retry-After (the service is overloaded)
     db_pool_size: int = Field(default=20, ge=1, le=1_000)
+    db_pool_timeout: float = Field(default=10.0, gt=0, le=300)
     # requests a worker process runs at once in its thread pool (more wait their turn on the event loop)
     threads: int = Field(default=40, ge=1, le=1_000)
-    db_pool_timeout: float = Field(default=10.0, gt=0, le=300)
     keep_history: int = 200  # answers kept in a learner's stored state (all answers stay in `responses`)
     cache_seconds: float = 2.0  # how long a worker trusts its cached API keys and active-model id
     max_body_bytes: int = 1_048_576  # a request body, at most (413 beyond)

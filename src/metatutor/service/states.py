@@ -127,8 +127,7 @@ def _save(session: Session, tracker: Tracker, version: int, learner_id: str, loa
           keep_history: int) -> bool:
     """Store a state that only stepped in stored responses (a read, a rebuild chunk); False when another
     request stored one first (its state holds at least these steps)."""
-    values = {"model_version": version, "state": tracker.state_to_dict(loaded.state, keep_history=keep_history),
-              "answers": loaded.answers, "last_response": loaded.cursor}
+    values = _values(tracker, version, loaded, keep_history)
     with write_lock(session.get_bind().engine):
         try:
             if not _write_state(session, learner_id, loaded.row, values):
@@ -141,6 +140,12 @@ def _save(session: Session, tracker: Tracker, version: int, learner_id: str, loa
     return True
 
 
+def _values(tracker: Tracker, version: int, loaded: Loaded, keep_history: int) -> dict[str, Any]:
+    """A state row's columns for `loaded` under `version`."""
+    return {"model_version": version, "state": tracker.state_to_dict(loaded.state, keep_history=keep_history),
+            "answers": loaded.answers, "last_response": loaded.cursor}
+
+
 def _write_state(session: Session, learner_id: str, row: Any, values: dict[str, Any]) -> bool:
     if row is None:
         session.execute(_INSERT_STATE, {"learner_id": learner_id, **values})
@@ -150,25 +155,13 @@ def _write_state(session: Session, learner_id: str, row: Any, values: dict[str, 
     return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
 
 
-@dataclass
-class Prepared:
-    """A recently active learner's state under a model that is not active yet, stepped from their stored
-    responses before the switch (`prepare`), and the stored row it replaces (the condition of the write)."""
-
-    learner_id: str
-    state: TrackerState
-    answers: int
-    cursor: int
-    row: Any
-
-
 def prepare(sessions: sessionmaker[Session], tracker: Tracker, *, budget_s: float = 1.0,
-            max_answers: int = 2_000) -> list[Prepared]:
+            max_answers: int = 2_000) -> dict[str, Loaded]:
     """Before a switch to `tracker`: the states of the most recently active learners (newest answer first)
     with at most `max_answers` answers, stepped under it for up to `budget_s` seconds. Stored in the
     switch's own transaction (`store_prepared`), they spare those learners the rebuild after it. Reads only,
     in a session of its own."""
-    out: list[Prepared] = []
+    out: dict[str, Loaded] = {}
     began = time.perf_counter()
     with sessions() as session:
         rows = session.execute(select(STATES.c.learner_id, STATES.c.model_version, STATES.c.last_response)
@@ -177,27 +170,21 @@ def prepare(sessions: sessionmaker[Session], tracker: Tracker, *, budget_s: floa
         for row in rows:
             if time.perf_counter() - began > budget_s:
                 break
-            stored = session.execute(_AFTER, {"b_learner": row.learner_id, "b_after": 0,
-                                              "b_limit": max_answers + 1}).all()
-            if len(stored) > max_answers or not stored:
+            try:  # version 0 is no stored version's: every stored response is stepped in
+                loaded = load(session, tracker, 0, row.learner_id, inline=max_answers, row=row)
+            except StateRebuilding:
                 continue
-            state = tracker.new_state()
-            for r in stored:
-                _step(tracker, state, r.item_id, r.correct, r.timestamp)
-            out.append(Prepared(row.learner_id, state, len(stored), stored[-1].id, row))
+            if loaded.stepped:
+                out[row.learner_id] = loaded
     return out
 
 
-def store_prepared(session: Session, tracker: Tracker, version: int, prepared: list[Prepared], *,
+def store_prepared(session: Session, tracker: Tracker, version: int, prepared: dict[str, Loaded], *,
                    keep_history: int) -> int:
     """Write `prepare`'s states under `version` in the caller's transaction (not committed here); a learner
     who answered since keeps their stored row, and is rebuilt as usual. The number written."""
-    written = 0
-    for p in prepared:
-        values = {"model_version": version, "state": tracker.state_to_dict(p.state, keep_history=keep_history),
-                  "answers": p.answers, "last_response": p.cursor}
-        written += _write_state(session, p.learner_id, p.row, values)
-    return written
+    return sum(_write_state(session, learner_id, loaded.row, _values(tracker, version, loaded, keep_history))
+               for learner_id, loaded in prepared.items())
 
 
 @dataclass

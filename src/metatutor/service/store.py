@@ -39,7 +39,7 @@ def import_course(session: Session, course: CourseIn, tracker: Tracker | None = 
     if tracker is None:
         tracker = _trained_for(session, course, graph) or SkillTracker(
             graph=graph, item_ids=[i.id for i in course.items], item_skills=[i.skills for i in course.items])
-    prepared = states.prepare(sessions, tracker, max_answers=inline) if sessions is not None else []
+    prepared = states.prepare(sessions, tracker, max_answers=inline) if sessions is not None else {}
     for table in (t.CourseResource, t.Prerequisite, t.Item, t.Skill):
         session.execute(delete(table))
     session.add_all(t.Skill(id=s) for s in course.skills)
